@@ -1,0 +1,169 @@
+"""Settings from SAKSKYDD_* environment variables, validated at start.
+
+Configuration is read only from the environment (or an explicit mapping in tests).
+Every setting is documented in README.md. Validation fails closed: a production
+configuration with a weak secret, debug on, or a missing key-encryption key refuses
+to start.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENVIRONMENTS = ("production", "demo", "test")
+
+# Highest classification a deployment may ever be assessed for (DOMAIN.md: never above
+# BEGRÄNSAT HEMLIG). 0 = unclassified, 1 = BEGRÄNSAT HEMLIG.
+CLASSIFICATION_CEILING = 1
+CLASSIFICATION_NAMES = {
+    "none": 0,
+    "ingen": 0,
+    "unclassified": 0,
+    "begransat_hemlig": 1,
+    "begränsat hemlig": 1,
+    "restricted": 1,
+}
+
+
+class ConfigError(RuntimeError):
+    """The configuration is missing or unsafe; the application refuses to start."""
+
+
+def _secret_entropy_bits(value: str) -> float:
+    if not value:
+        return 0.0
+    counts = Counter(value)
+    per_char = -sum(c / len(value) * math.log2(c / len(value)) for c in counts.values())
+    return per_char * len(value)
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass
+class Settings:
+    """The validated configuration of one application instance."""
+
+    environment: str = "production"
+    instance_path: Path = field(default_factory=lambda: Path("instance").resolve())
+    database_url: str = ""
+    secret_key: str = ""
+    kek_file: Path | None = None
+    kek_b64: str | None = None
+    signing_key_file: Path | None = None
+    smtp_url: str | None = None
+    mail_from: str = "sakskydd@localhost"
+    base_url: str = "http://localhost:8000"
+    debug: bool = False
+    max_classification: int = 0
+    ratelimit_storage_url: str = "memory://"
+    ratelimit_login: str = "20 per minute;200 per hour"
+    ratelimit_enabled: bool = True
+    trusted_proxies: int = 0
+    argon2_profile: str = "production"
+    login_backoff_seconds: int = 2
+    session_idle_seconds: int = 15 * 60
+    session_absolute_seconds: int = 10 * 3600
+    step_up_seconds: int = 5 * 60
+    pending_login_seconds: int = 5 * 60
+    activation_hours: int = 24
+    audit_checkpoint_every: int = 1000
+    max_content_length: int = 1024 * 1024
+    hsts: bool = True
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate the SAKSKYDD_* variables; raises ConfigError."""
+        env = os.environ if env is None else env
+
+        def get(name: str, default: str | None = None) -> str | None:
+            value = env.get("SAKSKYDD_" + name)
+            return default if value is None or value == "" else value
+
+        environment = (get("ENV", "production") or "production").lower()
+        if environment not in ENVIRONMENTS:
+            raise ConfigError(f"SAKSKYDD_ENV must be one of {', '.join(ENVIRONMENTS)}")
+        instance_path = Path(get("INSTANCE_PATH", "instance") or "instance").resolve()
+        database_url = get("DATABASE_URL") or f"sqlite:///{instance_path / 'sakskydd.db'}"
+        kek_b64 = get("KEK")
+        kek_file = None if kek_b64 else Path(get("KEK_FILE") or instance_path / "kek")
+        classification_raw = (get("MAX_CLASSIFICATION", "none") or "none").strip().lower()
+        if classification_raw not in CLASSIFICATION_NAMES:
+            raise ConfigError(
+                "SAKSKYDD_MAX_CLASSIFICATION must be 'none' or 'begransat_hemlig'; "
+                "no level above BEGRÄNSAT HEMLIG can be configured"
+            )
+        settings = cls(
+            environment=environment,
+            instance_path=instance_path,
+            database_url=database_url,
+            secret_key=get("SECRET_KEY", "") or "",
+            kek_file=kek_file,
+            kek_b64=kek_b64,
+            signing_key_file=Path(get("SIGNING_KEY_FILE") or instance_path / "audit-signing.key"),
+            smtp_url=get("SMTP_URL"),
+            mail_from=get("MAIL_FROM", "sakskydd@localhost") or "sakskydd@localhost",
+            base_url=(get("BASE_URL", "http://localhost:8000") or "").rstrip("/"),
+            debug=_bool(get("DEBUG")),
+            max_classification=CLASSIFICATION_NAMES[classification_raw],
+            ratelimit_storage_url=get("RATELIMIT_STORAGE_URL", "memory://") or "memory://",
+            ratelimit_login=get("RATELIMIT_LOGIN", cls.ratelimit_login) or cls.ratelimit_login,
+            trusted_proxies=int(get("TRUSTED_PROXIES", "0") or 0),
+            argon2_profile=get("ARGON2_PROFILE", "production") or "production",
+            login_backoff_seconds=int(get("LOGIN_BACKOFF_SECONDS", "2") or 2),
+            hsts=_bool(get("HSTS"), default=environment == "production"),
+        )
+        if environment in ("demo", "test") and not settings.secret_key:
+            settings.secret_key = _instance_secret(instance_path)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Refuse unsafe combinations; raises ConfigError."""
+        if self.environment not in ENVIRONMENTS:
+            raise ConfigError("unknown environment")
+        if self.max_classification > CLASSIFICATION_CEILING:
+            raise ConfigError("no level above BEGRÄNSAT HEMLIG can be configured")
+        if self.is_production:
+            if len(self.secret_key) < 32 or _secret_entropy_bits(self.secret_key) < 128:
+                raise ConfigError(
+                    "SAKSKYDD_SECRET_KEY is missing or weak: use at least 32 random characters "
+                    "(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                )
+            if self.debug:
+                raise ConfigError("debug cannot be enabled in the production configuration")
+            if self.argon2_profile != "production":
+                raise ConfigError("the cheap Argon2 profile is for tests only")
+        if self.debug and not self.database_url.startswith("sqlite"):
+            raise ConfigError("debug cannot be enabled with a production database")
+        if not self.secret_key:
+            raise ConfigError("SAKSKYDD_SECRET_KEY is missing")
+        if self.kek_b64 is None and self.kek_file is None:
+            raise ConfigError("no key-encryption key configured (SAKSKYDD_KEK_FILE or SAKSKYDD_KEK)")
+
+
+def _instance_secret(instance_path: Path) -> str:
+    """Demo and test only: a random secret kept in the instance folder (mode 0600)."""
+    import secrets
+
+    path = instance_path / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value

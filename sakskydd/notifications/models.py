@@ -1,0 +1,40 @@
+"""In-app security notices."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from typing import Any
+
+from sqlalchemy import JSON, Enum, ForeignKey, Index
+from sqlalchemy.orm import Mapped, mapped_column
+
+from sakskydd.db import Base, CreatedAt, UUIDPrimaryKey
+
+
+class NoticeKind(enum.StrEnum):
+    NEW_LOGIN_SOURCE = "new_login_source"
+    PASSWORD_CHANGED = "password_changed"
+    MFA_CHANGED = "mfa_changed"
+    MFA_RESET = "mfa_reset"
+    RECOVERY_CODE_USED = "recovery_code_used"
+    RECOVERY_CODES_REGENERATED = "recovery_codes_regenerated"
+    ACCOUNT_LOCKED = "account_locked"
+    ROLE_GRANTED = "role_granted"
+    ROLE_REVOKED = "role_revoked"
+    SESSIONS_ENDED = "sessions_ended"
+    APPROVAL_REQUESTED = "approval_requested"
+
+
+class Notice(UUIDPrimaryKey, CreatedAt, Base):
+    """Säkerhetsnotis: something the user should know about their own account."""
+
+    __tablename__ = "notice"
+    __table_args__ = (Index("ix_notice_user_read", "user_id", "read_at"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    kind: Mapped[NoticeKind] = mapped_column(Enum(NoticeKind, native_enum=False, length=40))
+    # Non-sensitive parameters only (time, a role name); never codes, tokens or secrets.
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    read_at: Mapped[dt.datetime | None]
