@@ -1,8 +1,4 @@
-"""The one seam tests use to get a database with the application's schema.
-
-Temporary during the first build: create_all plus the audit triggers. It will become
-`alembic upgrade head` once the first migration exists (tests run on the migrated schema).
-"""
+"""The one seam tests use to get a database with the application's schema: the real migrations."""
 
 from __future__ import annotations
 
@@ -10,14 +6,12 @@ from sqlalchemy.engine import Engine
 
 
 def create_schema(engine: Engine) -> None:
-    import sakskydd.models  # noqa: F401  (registers every model on Base.metadata)
-    from sakskydd.db import Base
+    """`alembic upgrade head` on the engine's database (tests run on the migrated schema)."""
+    from alembic import command
 
-    Base.metadata.create_all(engine)
-    try:
-        from sakskydd.audit.ddl import trigger_statements
-    except ImportError:  # the audit package is still being written
-        return
+    from sakskydd.cli import alembic_config
+
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
-        for statement in trigger_statements(engine.dialect.name):
-            connection.exec_driver_sql(statement)
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")

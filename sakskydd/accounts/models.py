@@ -57,7 +57,7 @@ class User(UUIDPrimaryKey, CreatedAt, Base):
     """Användare."""
 
     __tablename__ = "user_account"
-    __encrypted__ = ("totp_secret",)
+    __encrypted__ = ("totp_secret", "totp_pending_secret")
 
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(200))
@@ -68,6 +68,8 @@ class User(UUIDPrimaryKey, CreatedAt, Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     password_changed_at: Mapped[dt.datetime | None]
     totp_secret_ct: Mapped[bytes | None] = mapped_column("totp_secret", EncryptedBytes)
+    # A new secret waits here until the user confirms it with a code; the active one keeps working.
+    totp_pending_ct: Mapped[bytes | None] = mapped_column("totp_pending_secret", EncryptedBytes)
     totp_enrolled_at: Mapped[dt.datetime | None]
     totp_last_step: Mapped[int | None]
     failed_logins: Mapped[int] = mapped_column(default=0)
@@ -83,6 +85,9 @@ class User(UUIDPrimaryKey, CreatedAt, Base):
     )
 
     totp_secret = encrypted_field("totp_secret_ct", table="user_account", column="totp_secret")
+    totp_pending_secret = encrypted_field(
+        "totp_pending_ct", table="user_account", column="totp_pending_secret"
+    )
 
     __table_args__ = (CheckConstraint("clearance >= 0 AND clearance <= 4", name="clearance_range"),)
     __mapper_args__ = {"version_id_col": version}
@@ -113,9 +118,7 @@ class RoleAssignment(UUIDPrimaryKey, CreatedAt, Base):
 
     __tablename__ = "role_assignment"
     __table_args__ = (
-        CheckConstraint(
-            "(unit_id IS NULL) <> (operator_id IS NULL)", name="exactly_one_scope"
-        ),
+        CheckConstraint("(unit_id IS NULL) <> (operator_id IS NULL)", name="exactly_one_scope"),
         Index("ix_role_assignment_user_status", "user_id", "status"),
     )
 

@@ -15,7 +15,7 @@ from sakskydd.db import Base, CreatedAt, UUIDPrimaryKey
 
 class NoticeKind(enum.StrEnum):
     NEW_LOGIN_SOURCE = "new_login_source"
-    PASSWORD_CHANGED = "password_changed"
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 - an event name, not a password
     MFA_CHANGED = "mfa_changed"
     MFA_RESET = "mfa_reset"
     RECOVERY_CODE_USED = "recovery_code_used"

@@ -1,0 +1,43 @@
+# The developer's commands. CI calls `make test` unchanged (.ci/run).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+export SAKSKYDD_INSTANCE_PATH ?= $(CURDIR)/instance
+
+.PHONY: run test lint demo venv system-deps test-sqlite test-postgresql test-browser bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# Debian's Chromium (browser tests) and PostgreSQL (real database tests), when running as root.
+system-deps:
+	@$(PY) tests/system_deps.py
+
+run: venv
+	SAKSKYDD_ENV=demo $(VENV)/bin/sakskydd init
+	SAKSKYDD_ENV=demo $(VENV)/bin/sakskydd demo
+	SAKSKYDD_ENV=demo $(VENV)/bin/sakskydd serve --host 127.0.0.1 --port 8000
+
+demo: venv
+	SAKSKYDD_ENV=demo $(VENV)/bin/sakskydd init
+	SAKSKYDD_ENV=demo $(VENV)/bin/sakskydd demo
+
+lint: venv
+	$(VENV)/bin/ruff check sakskydd tests migrations
+	$(VENV)/bin/sakskydd policies check
+
+test: venv system-deps lint
+	$(PY) tests/run_all.py
+
+bench: venv
+	@echo "bench: see bench/README.md (issue 7)"
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,68 @@
+"""The closed vocabulary of audit event tags (SECURITY.md, "Audit trail")."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Event(enum.StrEnum):
+    # Accounts and their administration
+    ACCOUNT_CREATED = "account.created"
+    ACCOUNT_DISABLED = "account.disabled"
+    ACCOUNT_ENABLED = "account.enabled"
+    ACCOUNT_UPDATED = "account.updated"
+    # The audit trail itself
+    AUDIT_CHECKPOINT = "audit.checkpoint"
+    AUDIT_EXPORTED = "audit.exported"
+    # Authentication: activation, login, MFA, recovery, passwords, step-up, logout
+    AUTH_ACTIVATION_USED = "auth.activation.used"
+    AUTH_LOGIN_FAILURE = "auth.login.failure"
+    AUTH_LOGIN_LOCKED = "auth.login.locked"
+    AUTH_LOGIN_SUCCESS = "auth.login.success"
+    AUTH_LOGOUT = "auth.logout"
+    AUTH_MFA_ENROLLED = "auth.mfa.enrolled"
+    AUTH_MFA_FAILURE = "auth.mfa.failure"
+    AUTH_MFA_RESET = "auth.mfa.reset"
+    AUTH_MFA_SUCCESS = "auth.mfa.success"
+    AUTH_PASSWORD_CHANGED = "auth.password.changed"  # noqa: S105 - an event tag, not a password
+    AUTH_RECOVERY_REGENERATED = "auth.recovery.regenerated"
+    AUTH_RECOVERY_USED = "auth.recovery.used"
+    AUTH_STEPUP_FAILURE = "auth.stepup.failure"
+    AUTH_STEPUP_SUCCESS = "auth.stepup.success"
+    # Authorization decisions that were denied
+    AUTHZ_DENY = "authz.deny"
+    # Personnel clearance
+    CLEARANCE_CHANGED = "clearance.changed"
+    # Field-level encryption failures
+    CRYPTO_DECRYPT_FAILED = "crypto.decrypt_failed"
+    # Demo data
+    DEMO_LOADED = "demo.loaded"
+    # Key management
+    KEYS_ADDED = "keys.added"
+    KEYS_DISABLED = "keys.disabled"
+    KEYS_PROMOTED = "keys.promoted"
+    KEYS_REENCRYPTED = "keys.reencrypted"
+    KEYS_REWRAPPED = "keys.rewrapped"
+    # Operators (verksamhetsutövare)
+    OPERATOR_CREATED = "operator.created"
+    OPERATOR_UPDATED = "operator.updated"
+    # Authorization policies
+    POLICY_LOADED = "policy.loaded"
+    # Role assignments and their two-person approval
+    ROLE_APPROVED = "role.approved"
+    ROLE_GRANTED = "role.granted"
+    ROLE_REJECTED = "role.rejected"
+    ROLE_REQUESTED = "role.requested"
+    ROLE_REVOKED = "role.revoked"
+    # Server-side sessions
+    SESSION_ENDED = "session.ended"
+    SESSION_EXPIRED = "session.expired"
+    # Organisation units
+    UNIT_CREATED = "unit.created"
+    UNIT_UPDATED = "unit.updated"
+
+
+class Outcome(enum.StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    DENIED = "denied"

@@ -1,0 +1,181 @@
+"""Route enforcement: every endpoint declares its action; undeclared ones are refused.
+
+Order per request (DESIGN.md, request flow): the loader fetches the object scoped by
+organisation (404 when absent or foreign), then the engine decides with entities built
+fresh from the database. Every denial is an audit event, committed even though the
+request fails.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask, abort, current_app, flash, g, redirect, request, session, url_for
+from flask_login import current_user
+
+from sakskydd import audit
+from sakskydd.audit.tags import Event
+from sakskydd.authz import entities as ent
+from sakskydd.authz.engine import Decision, PolicyEngine
+from sakskydd.authz.permissions import STEP_UP_ACTIONS
+from sakskydd.db import utcnow
+from sakskydd.extensions import db
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# The only endpoints reachable without a declared action. Each does its own state checks
+# (a pending login, a valid activation token) and is rate-limited where it takes secrets.
+PUBLIC_ENDPOINTS = frozenset(
+    {
+        "static",
+        "health.health_check",
+        "auth.login",
+        "auth.login_totp",
+        "auth.login_recovery",
+        "auth.enrol",
+        "auth.activate",
+        "auth.logout",
+    }
+)
+
+ACTION_ATTR = "__sakskydd_action__"
+
+
+def declared_action(view: Callable[..., Any]) -> str | None:
+    return getattr(view, ACTION_ATTR, None)
+
+
+def engine() -> PolicyEngine:
+    return current_app.extensions["sakskydd.policy"]  # type: ignore[no-any-return]
+
+
+def request_context() -> dict[str, Any]:
+    """Cedar context from the server-side session: MFA done and age of the last authentication."""
+    mfa_at = getattr(session, "mfa_at", None)
+    authenticated_at = getattr(session, "authenticated_at", None)
+    age = int((utcnow() - authenticated_at).total_seconds()) if authenticated_at else 10**9
+    return {"mfa": mfa_at is not None, "auth_age_seconds": max(age, 0)}
+
+
+def decide(action: str, resource: Any = None) -> Decision:
+    """Decide for the current user on a model object (or the application when None)."""
+    user = current_user._get_current_object()
+    entities = ent.user_entity(db, user)
+    if resource is None:
+        resource_ref = ent.application_ref()
+        entities.append(ent.application_entity())
+    else:
+        resource_ref, more = ent.resource_entities(db, resource)
+        entities.extend(more)
+    return engine().decide(ent.user_ref(user), action, resource_ref, request_context(), entities)
+
+
+def is_allowed(action: str, resource: Any = None) -> bool:
+    """For templates and lists: may the current user do `action` (no audit, no abort)?"""
+    if not current_user.is_authenticated:
+        return False
+    return decide(action, resource).allowed
+
+
+def record_denial(action: str, decision: Decision | None, target: Any = None, reason: str = "policy") -> None:
+    db.rollback()
+    target_type = getattr(target, "__tablename__", None) if target is not None else None
+    target_id = str(getattr(target, "id", "")) if target is not None else None
+    audit.record(
+        Event.AUTHZ_DENY,
+        outcome="denied",
+        target_type=target_type,
+        target_id=target_id,
+        unit_id=getattr(target, "unit_id", None) if target is not None else None,
+        decision={
+            "action": action,
+            "policy_ids": list(decision.policy_ids) if decision else [],
+            "bundle_hash": decision.bundle_hash if decision else engine().bundle_hash,
+            "errors": len(decision.errors) if decision else 0,
+        },
+        detail={"reason": reason, "endpoint": request.endpoint or ""},
+    )
+    db.commit()
+
+
+def require(action: str, resource: Any = None) -> None:
+    """Abort with 403 (after auditing) unless the current user may do `action` on `resource`."""
+    decision = decide(action, resource)
+    if not decision.allowed:
+        record_denial(action, decision, resource)
+        abort(403)
+
+
+def _step_up_redirect(action: str) -> Any:
+    target = request.path if request.method == "GET" else request.form.get("next") or url_for("main.home")
+    flash("Bekräfta din identitet för att fortsätta.", "info")
+    return redirect(url_for("account.step_up", next=target), code=303)
+
+
+def authorize(action: str, load: Callable[..., Any] | None = None) -> Callable[[F], F]:
+    """Declare the view's action; optionally load its object (404 when absent or out of scope).
+
+    The loaded object is passed to the view as its first positional argument.
+    """
+
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            target = None
+            if load is not None:
+                target = load(**kwargs)
+                if target is None:
+                    abort(404)
+            if action in STEP_UP_ACTIONS:
+                context = request_context()
+                if context["auth_age_seconds"] > current_app.config["SAKSKYDD_SETTINGS"].step_up_seconds:
+                    return _step_up_redirect(action)
+            decision = decide(action, target)
+            if not decision.allowed:
+                record_denial(action, decision, target)
+                abort(403)
+            g.decision = decision
+            if load is not None:
+                return view(target, *args, **kwargs)
+            return view(*args, **kwargs)
+
+        setattr(wrapped, ACTION_ATTR, action)
+        return wrapped  # type: ignore[return-value]
+
+    return decorator
+
+
+def enforce_declared_route() -> Any:
+    """before_request: deny by default. Public endpoints pass; the rest need a user and an action."""
+    endpoint = request.endpoint
+    if endpoint is None or endpoint in PUBLIC_ENDPOINTS:
+        return None
+    view = current_app.view_functions.get(endpoint)
+    action = declared_action(view) if view is not None else None
+    if action is None:
+        if current_user.is_authenticated:
+            record_denial("(undeclared)", None, reason="undeclared_route")
+        abort(403)
+    if not current_user.is_authenticated:
+        if request.method == "GET":
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")), code=303)
+        abort(401)
+    return None
+
+
+def parse_uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except (ValueError, TypeError):
+        return None
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(enforce_declared_route)
+
+    @app.context_processor
+    def _allowed() -> dict[str, Any]:
+        return {"allowed": is_allowed}

@@ -1,0 +1,95 @@
+"""The permission vocabulary: every action the policies decide, defined once and used by name.
+
+Each constant is also the Cedar action id (`Sakskydd::Action::"account.read_own"`). The schema in
+`policies/schema.cedarschema` declares the same actions; `sakskydd policies check` and the
+engine at start-up refuse a bundle where the two disagree.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Final
+
+# Keep alphabetical by value; tests/unit/test_authz_permissions.py enforces it.
+ACCOUNT_CHANGE_MFA: Final = "account.change_mfa"
+ACCOUNT_CHANGE_PASSWORD: Final = "account.change_password"  # noqa: S105 - an action name, not a secret
+ACCOUNT_END_OWN_SESSION: Final = "account.end_own_session"
+ACCOUNT_READ_OWN: Final = "account.read_own"
+ACCOUNT_REGENERATE_RECOVERY_CODES: Final = "account.regenerate_recovery_codes"
+ACCOUNT_STEP_UP: Final = "account.step_up"
+ADMIN_APPROVALS_LIST: Final = "admin.approvals.list"
+ADMIN_CLEARANCE_SET: Final = "admin.clearance.set"
+ADMIN_OPERATOR_CREATE: Final = "admin.operator.create"
+ADMIN_OPERATOR_LIST: Final = "admin.operator.list"
+ADMIN_OPERATOR_UPDATE: Final = "admin.operator.update"
+ADMIN_ROLE_APPROVE: Final = "admin.role.approve"
+ADMIN_ROLE_GRANT: Final = "admin.role.grant"
+ADMIN_ROLE_REJECT: Final = "admin.role.reject"
+ADMIN_ROLE_REVOKE: Final = "admin.role.revoke"
+ADMIN_UNIT_CREATE: Final = "admin.unit.create"
+ADMIN_UNIT_LIST: Final = "admin.unit.list"
+ADMIN_UNIT_UPDATE: Final = "admin.unit.update"
+ADMIN_USER_CREATE: Final = "admin.user.create"
+ADMIN_USER_DISABLE: Final = "admin.user.disable"
+ADMIN_USER_ENABLE: Final = "admin.user.enable"
+ADMIN_USER_END_SESSIONS: Final = "admin.user.end_sessions"
+ADMIN_USER_LIST: Final = "admin.user.list"
+ADMIN_USER_READ: Final = "admin.user.read"
+ADMIN_USER_RESET_MFA: Final = "admin.user.reset_mfa"
+ADMIN_USER_UPDATE: Final = "admin.user.update"
+AUDIT_READ_STATUS: Final = "audit.read_status"
+HOME_VIEW: Final = "home.view"
+
+# Cedar action group (not an action a route declares): its members need a step-up, i.e. a
+# fresh password + TOTP within STEP_UP_MAX_AGE_SECONDS (policies/00_baseline.cedar).
+STEP_UP_GROUP: Final = "group.step_up"
+STEP_UP_MAX_AGE_SECONDS: Final = 300
+
+STEP_UP_ACTIONS: frozenset[str] = frozenset(
+    {
+        ACCOUNT_CHANGE_MFA,
+        ACCOUNT_REGENERATE_RECOVERY_CODES,
+        ADMIN_CLEARANCE_SET,
+        ADMIN_ROLE_APPROVE,
+        ADMIN_ROLE_GRANT,
+        ADMIN_ROLE_REJECT,
+        ADMIN_ROLE_REVOKE,
+        ADMIN_USER_RESET_MFA,
+    }
+)
+
+# Entity types (without the `Sakskydd::` namespace) each action may be asked about.
+ACTION_RESOURCE_TYPES: MappingProxyType[str, frozenset[str]] = MappingProxyType(
+    {
+        ACCOUNT_CHANGE_MFA: frozenset({"User"}),
+        ACCOUNT_CHANGE_PASSWORD: frozenset({"User"}),
+        ACCOUNT_END_OWN_SESSION: frozenset({"User"}),
+        ACCOUNT_READ_OWN: frozenset({"User"}),
+        ACCOUNT_REGENERATE_RECOVERY_CODES: frozenset({"User"}),
+        ACCOUNT_STEP_UP: frozenset({"User"}),
+        ADMIN_APPROVALS_LIST: frozenset({"Application"}),
+        ADMIN_CLEARANCE_SET: frozenset({"User"}),
+        ADMIN_OPERATOR_CREATE: frozenset({"Application"}),
+        ADMIN_OPERATOR_LIST: frozenset({"Application"}),
+        ADMIN_OPERATOR_UPDATE: frozenset({"Operator"}),
+        ADMIN_ROLE_APPROVE: frozenset({"RoleAssignment"}),
+        ADMIN_ROLE_GRANT: frozenset({"User", "Unit", "Operator"}),
+        ADMIN_ROLE_REJECT: frozenset({"RoleAssignment"}),
+        ADMIN_ROLE_REVOKE: frozenset({"RoleAssignment"}),
+        ADMIN_UNIT_CREATE: frozenset({"Operator"}),
+        ADMIN_UNIT_LIST: frozenset({"Operator"}),
+        ADMIN_UNIT_UPDATE: frozenset({"Unit"}),
+        ADMIN_USER_CREATE: frozenset({"Operator"}),
+        ADMIN_USER_DISABLE: frozenset({"User"}),
+        ADMIN_USER_ENABLE: frozenset({"User"}),
+        ADMIN_USER_END_SESSIONS: frozenset({"User"}),
+        ADMIN_USER_LIST: frozenset({"Application"}),
+        ADMIN_USER_READ: frozenset({"User"}),
+        ADMIN_USER_RESET_MFA: frozenset({"User"}),
+        ADMIN_USER_UPDATE: frozenset({"User"}),
+        AUDIT_READ_STATUS: frozenset({"Application"}),
+        HOME_VIEW: frozenset({"Application"}),
+    }
+)
+
+ALL_ACTIONS: frozenset[str] = frozenset(ACTION_RESOURCE_TYPES)

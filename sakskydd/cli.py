@@ -1,0 +1,230 @@
+"""The `sakskydd` command: init, demo, serve, users, keys, audit, policies."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup, FlaskGroup
+from sqlalchemy import select
+
+from sakskydd.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _create_app() -> Flask:
+    from sakskydd import create_app
+
+    return create_app()
+
+
+def alembic_config(database_url: str) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def migrate(database_url: str, revision: str = "head") -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(database_url), revision)
+
+
+def prepare_instance(settings: Settings) -> None:
+    """Migrate the database and create the key file, signing key and first keys (idempotent)."""
+    from sakskydd import create_app, crypto
+    from sakskydd.audit.checkpoints import generate_signing_key
+    from sakskydd.crypto.providers import generate_kek_file
+    from sakskydd.extensions import db
+
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.instance_path, 0o700)
+    if settings.kek_b64 is None and settings.kek_file is not None and not settings.kek_file.exists():
+        if settings.is_production:
+            raise click.ClickException(
+                f"the key file {settings.kek_file} is missing; "
+                "create it deliberately (see docs/key-management.md)"
+            )
+        generate_kek_file(settings.kek_file)
+    if settings.signing_key_file is not None and not settings.signing_key_file.exists():
+        generate_signing_key(settings.signing_key_file)
+    migrate(settings.database_url)
+    app = create_app(settings, load_keys=False)
+    with app.app_context():
+        crypto.ensure_initial_keys(db, crypto.provider_from_settings(settings))
+        db.commit()
+    app.extensions["sakskydd.db"].dispose()
+
+
+def register_commands(app: Flask) -> None:
+    """Command groups that need the application (keys, audit, users) are attached to it."""
+    from sakskydd.audit.cli import audit as audit_group
+    from sakskydd.crypto.cli import keys as keys_group
+
+    for group in (audit_group, keys_group, users):
+        if group.name not in app.cli.commands:
+            app.cli.add_command(group)
+
+
+@click.group(
+    cls=FlaskGroup,
+    create_app=_create_app,
+    add_default_commands=False,
+    add_version_option=False,
+    load_dotenv=False,
+    set_debug_flag=False,
+)
+def main() -> None:
+    """sakskydd – säkerhetsskydd case management."""
+
+
+@main.command("init", with_appcontext=False)
+def init_command() -> None:
+    """Create the instance folder, key file and signing key; migrate; create the first keys."""
+    settings = Settings.from_env()
+    prepare_instance(settings)
+    click.echo(f"Instance ready at {settings.instance_path}")
+
+
+@main.command("migrate", with_appcontext=False)
+@click.option("--revision", default="head", show_default=True)
+def migrate_command(revision: str) -> None:
+    """Upgrade the database schema (Alembic)."""
+    migrate(Settings.from_env().database_url, revision)
+
+
+@main.command("demo")
+def demo_command() -> None:
+    """Load the demo organisation and one account per role (refused in production)."""
+    from sakskydd.demo import DemoRefused, load_demo
+
+    try:
+        text = load_demo()
+    except DemoRefused as refused:
+        raise click.ClickException(str(refused)) from refused
+    click.echo(text)
+
+
+@main.command("serve", with_appcontext=False)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+def serve_command(host: str, port: int, workers: int) -> None:
+    """Serve with gunicorn (no access log: URLs can carry one-time tokens)."""
+    from gunicorn.app.base import BaseApplication
+
+    class _Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("accesslog", None)
+            self.cfg.set("limit_request_line", 4094)
+
+        def load(self) -> Flask:
+            return _create_app()
+
+    click.echo(
+        f"sakskydd på http://localhost:{port}" if host == "127.0.0.1" else f"sakskydd på {host}:{port}"
+    )
+    _Server().run()
+
+
+def _attach_static_groups() -> None:
+    from sakskydd.authz.cli import policies
+
+    main.add_command(policies)
+
+
+users = AppGroup("users", help="Create, disable and reset accounts from the command line.")
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--name", "display_name", required=True)
+@click.option("--email", required=True)
+@click.option("--operator", "operator_name", required=True, help="The operator's exact name.")
+@click.option("--admin", is_flag=True, help="Give the administrator role directly (bootstrap).")
+def users_create(username: str, display_name: str, email: str, operator_name: str, admin: bool) -> None:
+    """Create an account and print its one-time activation link."""
+    from sakskydd import audit
+    from sakskydd.accounts.models import AssignmentStatus, Role, RoleAssignment, User
+    from sakskydd.accounts.services import USERNAME_RE, issue_activation_token, normalise_username
+    from sakskydd.audit.tags import Event
+    from sakskydd.extensions import db
+    from sakskydd.organisations.models import Operator
+
+    settings = current_app.config["SAKSKYDD_SETTINGS"]
+    operator = db.scalar(select(Operator).where(Operator.name == operator_name))
+    if operator is None:
+        raise click.ClickException(f"no operator named {operator_name!r}")
+    name = normalise_username(username)
+    if not USERNAME_RE.match(name) or db.scalar(select(User.id).where(User.username == name)):
+        raise click.ClickException("invalid or taken username")
+    user = User(username=name, display_name=display_name, email=email, operator_id=operator.id)
+    db.add(user)
+    db.flush()
+    token = issue_activation_token(user, actor_id=None, hours=settings.activation_hours)
+    audit.record(Event.ACCOUNT_CREATED, target_type="user", target_id=str(user.id), detail={"via": "cli"})
+    if admin:
+        assignment = RoleAssignment(
+            user_id=user.id, role=Role.ADMIN, operator_id=operator.id, status=AssignmentStatus.ACTIVE
+        )
+        db.add(assignment)
+        db.flush()
+        audit.record(
+            Event.ROLE_GRANTED,
+            target_type="role_assignment",
+            target_id=str(assignment.id),
+            detail={"role": "admin", "via": "cli"},
+        )
+    db.commit()
+    with current_app.test_request_context(base_url=settings.base_url):
+        from flask import url_for
+
+        click.echo(settings.base_url + url_for("auth.activate", token=token))
+
+
+def _load_user(username: str) -> Any:
+    from sakskydd.accounts.models import User
+    from sakskydd.accounts.services import normalise_username
+    from sakskydd.extensions import db
+
+    user = db.scalar(select(User).where(User.username == normalise_username(username)))
+    if user is None:
+        raise click.ClickException("no such user")
+    return user
+
+
+@users.command("disable")
+@click.argument("username")
+def users_disable(username: str) -> None:
+    """Disable an account and end its sessions."""
+    from sakskydd.admin.services import set_user_active
+    from sakskydd.extensions import db
+
+    set_user_active(None, _load_user(username), active=False)
+    db.commit()
+    click.echo("disabled")
+
+
+@users.command("reset-mfa")
+@click.argument("username")
+def users_reset_mfa(username: str) -> None:
+    """Remove the user's authenticator and recovery codes; they enrol again at the next login."""
+    from sakskydd.admin.services import reset_mfa
+    from sakskydd.extensions import db
+
+    reset_mfa(None, _load_user(username))
+    db.commit()
+    click.echo("MFA reset; the user enrols again at the next login")
+
+
+_attach_static_groups()

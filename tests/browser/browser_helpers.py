@@ -1,0 +1,210 @@
+"""Helpers of the browser tests: accounts as plain values, login through the real forms, the
+attacker's second origin, and the page scan (axe-core, inline code, CSP reports)."""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import pyotp
+from flask import Flask
+
+from factories import Person
+from sakskydd.extensions import get_database
+
+if TYPE_CHECKING:
+    from playwright.sync_api import ConsoleMessage, Page
+
+HOME_HEADING = "Välkommen"
+LOGIN_FAILED = "Inloggningen misslyckades"
+
+
+# --- people -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Account:
+    """Plain values of a factory Person: ORM objects are not touched while the server runs."""
+
+    person: Person
+    id: str
+    username: str
+    password: str
+    secret: str | None
+
+
+def end_transaction(app: Flask) -> None:
+    """Leave no transaction open in the test thread: on SQLite every transaction starts with
+    BEGIN IMMEDIATE, and a held write lock would stall the server's requests."""
+    get_database(app).scoped.remove()
+
+
+def account_of(app: Flask, person: Person) -> Account:
+    result = Account(person, str(person.user.id), person.user.username, person.password, person.secret)
+    end_transaction(app)
+    return result
+
+
+# --- journeys ---------------------------------------------------------------------------------
+
+
+def path_of(url: str) -> str:
+    """The path of a link the app built from settings.base_url, to open it on the live server."""
+    return re.sub(r"^https?://[^/]+", "", url.strip())
+
+
+def submit_password(page: Page, base: str, username: str, password: str) -> None:
+    page.goto(f"{base}/logga-in")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    with page.expect_navigation():
+        page.click("main button[type=submit]")
+
+
+def submit_code(page: Page, code: str) -> None:
+    page.fill("input[name=code]", code)
+    with page.expect_navigation():
+        page.click("main button[type=submit]")
+
+
+def enrol_totp(page: Page) -> tuple[str, list[str]]:
+    """On the enrolment page: read the secret, confirm with its current code; the recovery codes."""
+    secret = page.locator("#totp-secret").inner_text().strip()
+    submit_code(page, pyotp.TOTP(secret).now())
+    codes = [c.strip() for c in page.locator("#recovery-codes li").all_inner_texts()]
+    return secret, codes
+
+
+def heading(page: Page) -> str:
+    return page.locator("main h1").first.inner_text()
+
+
+def csrf_token_on(page: Page) -> str:
+    value = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    assert value, f"no CSRF token on {page.url}"
+    return value
+
+
+# --- a second origin --------------------------------------------------------------------------
+
+
+class StaticSite:
+    """Pages the test writes, served from another port (another origin), e.g. an attacker's page."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str, bytes] = {}
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                body = site.pages.get(self.path.split("?", 1)[0])
+                self.send_response(200 if body is not None else 404)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body if body is not None else b"not found")
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.server.server_address[1])
+        self.thread = threading.Thread(target=self.server.serve_forever, name="static-site", daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+# --- watching pages ---------------------------------------------------------------------------
+
+
+@dataclass
+class Watched:
+    """Console messages and uncaught errors of every page of one context."""
+
+    console: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def on_console(self, message: ConsoleMessage) -> None:
+        self.console.append(f"{message.type}: {message.text} ({message.page.url if message.page else '?'})")
+
+    def on_error(self, error: Any) -> None:
+        self.errors.append(str(error))
+
+    def csp_reports(self) -> list[str]:
+        return [m for m in self.console + self.errors if "Content Security Policy" in m]
+
+
+# --- the page scan ----------------------------------------------------------------------------
+
+
+def axe_source() -> str:
+    """axe-core as shipped in the axe_playwright_python package."""
+    return resources.files("axe_playwright_python").joinpath("axe.min.js").read_text(encoding="utf-8")
+
+
+INLINE_CODE_JS = r"""() => {
+  const found = [];
+  for (const s of document.querySelectorAll('script')) {
+    if (!s.src) found.push('inline <script>: ' + s.textContent.trim().slice(0, 80));
+  }
+  for (const el of document.querySelectorAll('*')) {
+    for (const a of el.attributes) {
+      if (/^on/i.test(a.name)) found.push('event handler attribute ' + a.name + ' on <' + el.localName + '>');
+      if (a.name === 'style') found.push('style attribute on <' + el.localName + '>');
+      if (/^\s*javascript:/i.test(a.value)) found.push('javascript: URL in ' + a.name + ' on <' + el.localName + '>');
+    }
+  }
+  return found;
+}"""
+
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
+
+AXE_RUN_JS = """async (tags) => {
+  const result = await axe.run(document, {
+    runOnly: {type: 'tag', values: tags},
+    resultTypes: ['violations'],
+  });
+  return result.violations.map(v => ({
+    id: v.id, impact: v.impact, help: v.help, helpUrl: v.helpUrl,
+    nodes: v.nodes.map(n => ({target: n.target.join(' '), html: n.html, summary: n.failureSummary})),
+  }));
+}"""
+
+
+def format_violations(label: str, violations: list[dict[str, Any]]) -> str:
+    lines = [f"{label}: {len(violations)} axe violation(s)"]
+    for v in violations:
+        lines.append(f"  [{v['impact']}] {v['id']}: {v['help']} ({v['helpUrl']})")
+        for node in v["nodes"][:5]:
+            summary = " ".join((node["summary"] or "").split())
+            lines.append(f"      at {node['target']}: {node['html'][:120]}")
+            lines.append(f"         {summary}")
+        if len(v["nodes"]) > 5:
+            lines.append(f"      … and {len(v['nodes']) - 5} more")
+    return "\n".join(lines)
+
+
+def scan(page: Page, axe: str, label: str) -> list[str]:
+    """Problems on the current page: inline script/handlers/styles (none allowed) and axe violations.
+
+    page.evaluate runs over the DevTools protocol and adds no <script> element, so axe is
+    injected without loosening or tripping the app's CSP (add_script_tag would be blocked).
+    """
+    problems = [f"{label}: {p}" for p in page.evaluate(INLINE_CODE_JS)]
+    raw = page.content()
+    if re.search(r"<script(?![^>]*\bsrc=)[^>]*>", raw, re.IGNORECASE):
+        problems.append(f"{label}: the page source has an inline <script>")
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.evaluate(axe)
+    violations = page.evaluate(AXE_RUN_JS, AXE_TAGS)
+    if violations:
+        problems.append(format_violations(label, violations))
+    return problems

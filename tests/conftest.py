@@ -1,0 +1,123 @@
+"""Shared fixtures: a migrated database per test (SQLite file or real PostgreSQL), the app, clients.
+
+SAKSKYDD_TEST_DB=postgresql with SAKSKYDD_TEST_POSTGRES_URL (a superuser URL to a cluster the
+test run started, see tests/pgcluster.py) runs the database tests on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+
+from sakskydd import create_app
+from sakskydd.config import Settings
+
+BACKEND = os.environ.get("SAKSKYDD_TEST_DB", "sqlite")
+PG_URL = os.environ.get("SAKSKYDD_TEST_POSTGRES_URL", "")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if BACKEND == "postgresql":
+        if not PG_URL:
+            raise pytest.UsageError("SAKSKYDD_TEST_DB=postgresql needs SAKSKYDD_TEST_POSTGRES_URL")
+        # On PostgreSQL only the database-touching tests run; the rest ran on SQLite.
+        keep = [item for item in items if item.get_closest_marker("db")]
+        config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+        items[:] = keep
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def _pg_url(database: str) -> str:
+    base, _, _ = PG_URL.rpartition("/")
+    return f"{base}/{database}"
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """Once per worker: a migrated database with its first keys, and the KEK that wraps them."""
+    from sakskydd.cli import prepare_instance
+
+    folder = tmp_path_factory.mktemp("template")
+    instance = folder / "instance"
+    if BACKEND == "postgresql":
+        name = f"tmpl_{_worker()}_{secrets.token_hex(3)}"
+        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        url = _pg_url(name)
+    else:
+        name = ""
+        url = f"sqlite:///{folder / 'template.db'}"
+    settings = _settings(instance, url)
+    prepare_instance(settings)
+    return {"url": url, "name": name, "instance": instance}
+
+
+def _settings(instance: Path, url: str) -> Settings:
+    return Settings(
+        environment="test",
+        instance_path=instance,
+        database_url=url,
+        secret_key="test-" + secrets.token_urlsafe(32),
+        kek_file=instance / "kek",
+        signing_key_file=instance / "audit-signing.key",
+        argon2_profile="test",
+        login_backoff_seconds=0,
+        base_url="https://localhost",
+        hsts=True,
+    )
+
+
+@pytest.fixture
+def database_url(template: dict[str, object], tmp_path: Path) -> Iterator[str]:
+    if BACKEND == "postgresql":
+        name = f"t_{_worker()}_{uuid.uuid4().hex[:10]}"
+        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template["name"]}"'))
+        yield _pg_url(name)
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    else:
+        target = tmp_path / "sakskydd.db"
+        shutil.copyfile(str(template["url"]).removeprefix("sqlite:///"), target)
+        yield f"sqlite:///{target}"
+
+
+@pytest.fixture
+def settings(template: dict[str, object], database_url: str, tmp_path: Path) -> Settings:
+    instance = tmp_path / "instance"
+    instance.mkdir(mode=0o700)
+    for name in ("kek", "audit-signing.key"):
+        shutil.copy2(Path(str(template["instance"])) / name, instance / name)
+        os.chmod(instance / name, 0o600)
+    return _settings(instance, database_url)
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[Flask]:
+    application = create_app(settings)
+    ctx = application.app_context()
+    ctx.push()
+    yield application
+    ctx.pop()
+    application.extensions["sakskydd.db"].dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()

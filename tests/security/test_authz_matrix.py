@@ -1,0 +1,191 @@
+"""Every route × every role × own/foreign organisation × clearance, against an expectations table.
+
+The table below is written independently of the policies; a route missing from it fails the
+inventory test, so a new route cannot ship without a decision about who may use it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from flask import Flask, url_for
+
+from factories import Person, make_operator, make_unit, make_user, session_cookie
+from sakskydd.accounts.models import AssignmentStatus, Role, RoleAssignment
+from sakskydd.authz.enforcement import PUBLIC_ENDPOINTS, declared_action
+from sakskydd.db import utcnow
+from sakskydd.extensions import db
+
+pytestmark = pytest.mark.db
+
+ROLES = [None, Role.SAMORDNARE, Role.ERSATTARE, Role.UPPHANDLARE, Role.CHEF, Role.REVISOR, Role.ADMIN]
+
+# How each endpoint decides. "self": any signed-in user on their own account; "admin": an
+# administrator of the object's operator (others: 403 on lists, 404 on objects outside scope);
+# "admin_kommun": an administrator of a kommun operator.
+EXPECTATIONS: dict[str, str] = {
+    "main.home": "self",
+    "account.overview": "self",
+    "account.end_session": "self",
+    "account.end_other_sessions": "self",
+    "account.change_password": "self",
+    "account.change_mfa": "self",
+    "account.recovery_codes": "self",
+    "account.step_up": "self",
+    "account.history": "self",
+    "account.notices_read": "self",
+    "admin.users": "admin",
+    "admin.user_new": "admin",
+    "admin.user_detail": "admin",
+    "admin.user_edit": "admin",
+    "admin.user_resend_activation": "admin",
+    "admin.user_disable": "admin",
+    "admin.user_enable": "admin",
+    "admin.user_reset_mfa": "admin",
+    "admin.user_end_sessions": "admin",
+    "admin.user_clearance": "admin",
+    "admin.role_grant": "admin",
+    "admin.role_approve": "admin",
+    "admin.role_reject": "admin",
+    "admin.role_revoke": "admin",
+    "admin.approvals": "admin",
+    "admin.operators": "admin",
+    "admin.operator_new": "admin_kommun",
+    "admin.operator_edit": "admin",
+    "admin.units": "admin",
+    "admin.unit_new": "admin",
+    "admin.unit_edit": "admin",
+}
+
+
+def test_every_route_is_public_or_declared_and_in_the_matrix(app: Flask) -> None:
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in PUBLIC_ENDPOINTS:
+            continue
+        view = app.view_functions[rule.endpoint]
+        assert declared_action(view), f"{rule.endpoint} declares no action"
+        assert rule.endpoint in EXPECTATIONS, f"{rule.endpoint} is missing from the authorization matrix"
+    assert set(EXPECTATIONS) <= {rule.endpoint for rule in app.url_map.iter_rules()}
+
+
+def test_an_undeclared_route_is_refused(settings: Any) -> None:
+    from sakskydd import create_app
+
+    application = create_app(settings)
+    application.add_url_rule("/oskyddad", "oskyddad", lambda: "hemligt")
+    with application.app_context():
+        person = make_user(application, make_operator(), roles=[])
+        client = application.test_client()
+        session_cookie(client, application, person)
+        response = client.get("/oskyddad")
+        assert response.status_code == 403
+        assert "hemligt" not in response.get_data(as_text=True)
+    application.extensions["sakskydd.db"].dispose()
+
+
+@dataclass
+class World:
+    own_operator: Any
+    foreign_operator: Any
+    targets: dict[bool, dict[str, str]]
+
+
+def _world(app: Flask) -> World:
+    own, foreign = make_operator("Egen kommun"), make_operator("Annan kommun")
+    own_unit, foreign_unit = make_unit(own, "Egen nämnd"), make_unit(foreign, "Annan nämnd")
+    targets: dict[bool, dict[str, str]] = {}
+    for is_own, operator, unit in ((True, own, own_unit), (False, foreign, foreign_unit)):
+        target = make_user(app, operator, roles=[(Role.SAMORDNARE, unit)])
+        granter = make_user(app, operator, roles=[(Role.ADMIN, operator)])
+        pending = RoleAssignment(user_id=target.id, role=Role.CHEF, operator_id=operator.id,
+                                 status=AssignmentStatus.PENDING, granted_by_id=granter.id)
+        active = RoleAssignment(user_id=target.id, role=Role.REVISOR, operator_id=operator.id,
+                                status=AssignmentStatus.ACTIVE, granted_by_id=granter.id, decided_at=utcnow())
+        db.add_all([pending, active])
+        db.commit()
+        targets[is_own] = {
+            "user_id": str(target.id), "operator_id": str(operator.id), "unit_id": str(unit.id),
+            "assignment_id": str(pending.id), "revoke_id": str(active.id),
+        }
+    return World(own, foreign, targets)
+
+
+def _expected(kind: str, role: Role | None, is_own: bool, has_object: bool) -> set[int]:
+    if role is None:
+        return {303, 401}  # to the login page (GET) or 401 (POST)
+    if kind == "self":
+        return {200, 303}
+    allowed = role == Role.ADMIN
+    if not allowed:
+        return {404} if has_object else {403}
+    if has_object and not is_own:
+        return {404}
+    return {200, 303}
+
+
+def _url(app: Flask, endpoint: str, arguments: set[str], values: dict[str, str], own_session: str) -> str:
+    params = {}
+    for name in arguments:
+        if name == "session_id":
+            params[name] = own_session
+        elif name == "assignment_id":
+            params[name] = values["revoke_id"] if endpoint == "admin.role_revoke" else values["assignment_id"]
+        else:
+            params[name] = values[name]
+    with app.test_request_context():
+        return url_for(endpoint, **params)
+
+
+def _csrf(client: Any) -> str:
+    html = client.get("/").get_data(as_text=True)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html) or re.search(
+        r'name="csrf_token" type="hidden" value="([^"]+)"', html
+    )
+    return match.group(1) if match else ""
+
+
+@pytest.mark.parametrize("clearance", [0, 2])
+@pytest.mark.parametrize("role", ROLES, ids=lambda r: r.value if r else "anonym")
+def test_authorization_matrix(app: Flask, role: Role | None, clearance: int) -> None:
+    world = _world(app)
+    client = app.test_client()
+    own_session = "00000000-0000-0000-0000-000000000000"
+    if role is not None:
+        scope = make_unit(world.own_operator) if role.scope == "unit" else world.own_operator
+        actor: Person = make_user(app, world.own_operator, roles=[(role, scope)], clearance=clearance)
+        session_cookie(client, app, actor)
+    token = _csrf(client) if role is not None else ""
+    if role is None:
+        client.get("/logga-in")
+        html = client.get("/logga-in").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+    failures = []
+    rules = sorted(app.url_map.iter_rules(), key=lambda r: (r.endpoint, sorted(r.methods or ())))
+    for is_own in (True, False):
+        for rule in rules:
+            if rule.endpoint not in EXPECTATIONS:
+                continue
+            kind = EXPECTATIONS[rule.endpoint]
+            has_object = bool(rule.arguments - {"session_id"})
+            if rule.endpoint == "account.end_session" and role is not None:
+                own_session = str(session_cookie(app.test_client(), app, actor).id)
+            url = _url(app, rule.endpoint, set(rule.arguments), world.targets[is_own], own_session)
+            for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+                if method == "GET":
+                    response = client.get(url)
+                else:
+                    response = client.post(url, data={"csrf_token": token, "next": "/", "is_active": "y"})
+                expected = _expected(kind, role, is_own, has_object)
+                if kind == "self" and rule.endpoint == "account.end_session" and role is not None:
+                    expected = {303}
+                if response.status_code not in expected:
+                    failures.append(f"{method} {rule.endpoint} own={is_own}: {response.status_code} not in {expected}")
+                if role is not None and response.status_code == 303 and "/logga-in" in response.headers.get(
+                    "Location", ""
+                ):
+                    failures.append(f"{method} {rule.endpoint} own={is_own}: signed out by the request")
+                    session_cookie(client, app, actor)
+    assert not failures, "\n".join(failures)
