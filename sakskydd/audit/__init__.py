@@ -58,7 +58,7 @@ _SENSITIVE_WORDS = frozenset(
     {"code", "codes", "otp", "totp", "pin", "pwd", "pnr", "passwd", "passphrase", "plaintext", "cleartext"}
 )
 _SENSITIVE_PARTS = ("password", "secret", "token", "personnummer", "samordningsnummer", "decrypted")
-_WORD_SPLIT = re.compile(r"[^0-9a-z]+|(?<=[a-z0-9])(?=[A-Z])")
+_WORD_SPLIT = re.compile(r"[^0-9A-Za-z]+|(?<=[a-z0-9])(?=[A-Z])")
 
 
 class AuditWriteError(RuntimeError):

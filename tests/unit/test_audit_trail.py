@@ -303,9 +303,9 @@ def test_swapped_rows_are_found(unit_session: Session, unit_database: Database, 
     swap = "UPDATE audit_event SET seq = :to WHERE seq = :from"
     tamper(
         unit_database,
-        (swap, {"from": a, "to": -1}),
+        (swap, {"from": a, "to": 10**9}),
         (swap, {"from": a + 1, "to": a}),
-        (swap, {"from": -1, "to": a + 1}),
+        (swap, {"from": 10**9, "to": a + 1}),
     )
     result = verify(unit_session, unit_keyring)
     assert (result.ok, result.first_bad_seq) == (False, a)
@@ -402,17 +402,19 @@ def test_export_verifies_standalone_and_tampering_is_found(
     assert verify_export(export, mac_key=unit_keyring.audit_mac_key)[0].ok
 
     lines = export.read_text(encoding="utf-8").splitlines()
-    event_lines = [i for i, line in enumerate(lines) if '"type":"event"' in line.replace(" ", "")]
-    victim = json.loads(lines[event_lines[2]])
+    event_lines = [i for i, line in enumerate(lines) if json.loads(line)["type"] == "event"]
+    index = next(i for i in event_lines if "email" in json.loads(lines[i])["payload"])
+    victim = json.loads(lines[index])
     victim["payload"] = victim["payload"].replace("email", "phone")
-    lines[event_lines[2]] = json.dumps(victim)
+    lines[index] = json.dumps(victim)
     tampered = tmp_path / "tampered.jsonl"
     tampered.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result, _, _ = verify_export(tampered, public_key=signing_key.public_key())
     assert (result.ok, result.first_bad_seq) == (False, victim["seq"])
 
     shortened = tmp_path / "short.jsonl"
-    shortened.write_text("\n".join(lines[: event_lines[-1]]) + "\n", encoding="utf-8")
+    original = export.read_text(encoding="utf-8").splitlines()
+    shortened.write_text("\n".join(original[: event_lines[-1]]) + "\n", encoding="utf-8")
     result, _, _ = verify_export(shortened, public_key=signing_key.public_key())
     assert (result.ok, result.code) == (False, "truncated")
 
