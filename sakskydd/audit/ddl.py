@@ -34,7 +34,8 @@ def _sqlite_triggers() -> list[str]:
 _PG_APPEND_ONLY_FUNCTION = """\
 CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION '% is append-only', TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
+    -- No '%' placeholders: the statement must survive DB-API drivers with the format paramstyle.
+    RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only', ERRCODE = 'insufficient_privilege';
 END
 $$"""
 

@@ -8,9 +8,9 @@ import threading
 
 import pyotp
 import pytest
+from factories import csrf_token, login, make_operator, make_user, next_code
 from sqlalchemy import select, update
 
-from factories import csrf_token, login, make_operator, make_user, next_code
 from sakskydd.accounts.models import User, UserSession
 from sakskydd.audit.models import AuditEvent
 from sakskydd.extensions import db
@@ -20,8 +20,11 @@ pytestmark = pytest.mark.db
 
 def _post_password(client, username, password, ip="127.0.0.1"):  # type: ignore[no-untyped-def]
     token = csrf_token(client, "/logga-in")
-    return client.post("/logga-in", data={"csrf_token": token, "username": username, "password": password},
-                       environ_base={"REMOTE_ADDR": ip})
+    return client.post(
+        "/logga-in",
+        data={"csrf_token": token, "username": username, "password": password},
+        environ_base={"REMOTE_ADDR": ip},
+    )
 
 
 def _strip(html: str) -> str:
@@ -192,8 +195,10 @@ def test_password_change_ends_other_sessions(app, client):
     login(other, person)
     token = csrf_token(client, "/konto/losenord")
     new = "ett helt nytt långt lösenord 77"
-    response = client.post("/konto/losenord", data={"csrf_token": token, "current": person.password,
-                                                    "password": new, "confirm": new})
+    response = client.post(
+        "/konto/losenord",
+        data={"csrf_token": token, "current": person.password, "password": new, "confirm": new},
+    )
     assert response.status_code == 303
     assert client.get("/").status_code == 200
     assert other.get("/").status_code == 303
@@ -204,13 +209,17 @@ def test_common_and_short_passwords_are_refused(app, client):
     login(client, person)
     for bad in ["kort", "qwertyuiopasdfgh", "a" * 20, "testperson" + "1234567"]:
         token = csrf_token(client, "/konto/losenord")
-        response = client.post("/konto/losenord", data={"csrf_token": token, "current": person.password,
-                                                        "password": bad, "confirm": bad})
+        response = client.post(
+            "/konto/losenord",
+            data={"csrf_token": token, "current": person.password, "password": bad, "confirm": bad},
+        )
         assert response.status_code == 200, bad
         assert "Det gick inte att spara" in response.get_data(as_text=True)
 
 
 def test_a_one_megabyte_password_is_refused_quickly(app, client):
     token = csrf_token(client, "/logga-in")
-    response = client.post("/logga-in", data={"csrf_token": token, "username": "x", "password": "a" * (1024 * 1024)})
+    response = client.post(
+        "/logga-in", data={"csrf_token": token, "username": "x", "password": "a" * (1024 * 1024)}
+    )
     assert response.status_code == 413

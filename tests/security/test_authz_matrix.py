@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from factories import Person, make_operator, make_unit, make_user, session_cookie
 from flask import Flask, url_for
 
-from factories import Person, make_operator, make_unit, make_user, session_cookie
 from sakskydd.accounts.models import AssignmentStatus, Role, RoleAssignment
 from sakskydd.authz.enforcement import PUBLIC_ENDPOINTS, declared_action
 from sakskydd.db import utcnow
@@ -100,15 +100,29 @@ def _world(app: Flask) -> World:
     for is_own, operator, unit in ((True, own, own_unit), (False, foreign, foreign_unit)):
         target = make_user(app, operator, roles=[(Role.SAMORDNARE, unit)])
         granter = make_user(app, operator, roles=[(Role.ADMIN, operator)])
-        pending = RoleAssignment(user_id=target.id, role=Role.CHEF, operator_id=operator.id,
-                                 status=AssignmentStatus.PENDING, granted_by_id=granter.id)
-        active = RoleAssignment(user_id=target.id, role=Role.REVISOR, operator_id=operator.id,
-                                status=AssignmentStatus.ACTIVE, granted_by_id=granter.id, decided_at=utcnow())
+        pending = RoleAssignment(
+            user_id=target.id,
+            role=Role.CHEF,
+            operator_id=operator.id,
+            status=AssignmentStatus.PENDING,
+            granted_by_id=granter.id,
+        )
+        active = RoleAssignment(
+            user_id=target.id,
+            role=Role.REVISOR,
+            operator_id=operator.id,
+            status=AssignmentStatus.ACTIVE,
+            granted_by_id=granter.id,
+            decided_at=utcnow(),
+        )
         db.add_all([pending, active])
         db.commit()
         targets[is_own] = {
-            "user_id": str(target.id), "operator_id": str(operator.id), "unit_id": str(unit.id),
-            "assignment_id": str(pending.id), "revoke_id": str(active.id),
+            "user_id": str(target.id),
+            "operator_id": str(operator.id),
+            "unit_id": str(unit.id),
+            "assignment_id": str(pending.id),
+            "revoke_id": str(active.id),
         }
     return World(own, foreign, targets)
 
@@ -182,9 +196,13 @@ def test_authorization_matrix(app: Flask, role: Role | None, clearance: int) -> 
                 if kind == "self" and rule.endpoint == "account.end_session" and role is not None:
                     expected = {303}
                 if response.status_code not in expected:
-                    failures.append(f"{method} {rule.endpoint} own={is_own}: {response.status_code} not in {expected}")
-                if role is not None and response.status_code == 303 and "/logga-in" in response.headers.get(
-                    "Location", ""
+                    failures.append(
+                        f"{method} {rule.endpoint} own={is_own}: {response.status_code} not in {expected}"
+                    )
+                if (
+                    role is not None
+                    and response.status_code == 303
+                    and "/logga-in" in response.headers.get("Location", "")
                 ):
                     failures.append(f"{method} {rule.endpoint} own={is_own}: signed out by the request")
                     session_cookie(client, app, actor)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from factories import csrf_token, login, make_operator, make_user
+
 from sakskydd.config import ConfigError, Settings
 from sakskydd.web.redirects import is_safe_path
 
@@ -49,11 +49,17 @@ def test_post_without_csrf_token_is_refused(client):
 
 def test_foreign_origin_is_refused(client):
     token = csrf_token(client, "/logga-in")
-    response = client.post("/logga-in", data={"csrf_token": token, "username": "a", "password": "b"},
-                           headers={"Origin": "https://evil.example"})
+    response = client.post(
+        "/logga-in",
+        data={"csrf_token": token, "username": "a", "password": "b"},
+        headers={"Origin": "https://evil.example"},
+    )
     assert response.status_code == 403
-    response = client.post("/logga-in", data={"csrf_token": token, "username": "a", "password": "b"},
-                           headers={"Sec-Fetch-Site": "cross-site"})
+    response = client.post(
+        "/logga-in",
+        data={"csrf_token": token, "username": "a", "password": "b"},
+        headers={"Sec-Fetch-Site": "cross-site"},
+    )
     assert response.status_code == 403
 
 
@@ -65,8 +71,15 @@ def test_logout_is_post_only(app, client):
 
 @pytest.mark.parametrize(
     ("target", "safe"),
-    [("/konto", True), ("//evil.example", False), ("https://evil.example/", False), ("/\\evil", False),
-     ("/ok\r\nSet-Cookie: x=1", False), ("javascript:alert(1)", False), ("", False)],
+    [
+        ("/konto", True),
+        ("//evil.example", False),
+        ("https://evil.example/", False),
+        ("/\\evil", False),
+        ("/ok\r\nSet-Cookie: x=1", False),
+        ("javascript:alert(1)", False),
+        ("", False),
+    ],
 )
 def test_safe_redirect_targets(target, safe):
     assert is_safe_path(target) is safe
@@ -75,8 +88,15 @@ def test_safe_redirect_targets(target, safe):
 def test_open_redirect_after_login_is_neutralised(app, client):
     person = make_user(app, make_operator())
     token = csrf_token(client, "/logga-in")
-    client.post("/logga-in", data={"csrf_token": token, "username": person.user.username,
-                                   "password": person.password, "next": "https://evil.example/"})
+    client.post(
+        "/logga-in",
+        data={
+            "csrf_token": token,
+            "username": person.user.username,
+            "password": person.password,
+            "next": "https://evil.example/",
+        },
+    )
     from factories import next_code
 
     token = csrf_token(client, "/logga-in/kod")
@@ -90,13 +110,26 @@ def test_production_refuses_weak_secret_and_debug():
         Settings.from_env({"SAKSKYDD_ENV": "production", "SAKSKYDD_SECRET_KEY": "short"})
     strong = "x9" * 8 + "Qk3vR7mZp2Lw8YtB5nHc1JdF6gS4aE0u"
     with pytest.raises(ConfigError):
-        Settings.from_env({"SAKSKYDD_ENV": "production", "SAKSKYDD_SECRET_KEY": strong, "SAKSKYDD_DEBUG": "1"})
+        Settings.from_env(
+            {"SAKSKYDD_ENV": "production", "SAKSKYDD_SECRET_KEY": strong, "SAKSKYDD_DEBUG": "1"}
+        )
     with pytest.raises(ConfigError):
-        Settings.from_env({"SAKSKYDD_ENV": "demo", "SAKSKYDD_DEBUG": "1",
-                           "SAKSKYDD_DATABASE_URL": "postgresql+psycopg://db/sakskydd", "SAKSKYDD_SECRET_KEY": strong})
+        Settings.from_env(
+            {
+                "SAKSKYDD_ENV": "demo",
+                "SAKSKYDD_DEBUG": "1",
+                "SAKSKYDD_DATABASE_URL": "postgresql+psycopg://db/sakskydd",
+                "SAKSKYDD_SECRET_KEY": strong,
+            }
+        )
     with pytest.raises(ConfigError):
-        Settings.from_env({"SAKSKYDD_ENV": "production", "SAKSKYDD_SECRET_KEY": strong,
-                           "SAKSKYDD_MAX_CLASSIFICATION": "konfidentiell"})
+        Settings.from_env(
+            {
+                "SAKSKYDD_ENV": "production",
+                "SAKSKYDD_SECRET_KEY": strong,
+                "SAKSKYDD_MAX_CLASSIFICATION": "konfidentiell",
+            }
+        )
     assert Settings.from_env({"SAKSKYDD_ENV": "production", "SAKSKYDD_SECRET_KEY": strong}).is_production
 
 
