@@ -74,8 +74,9 @@ def set_context_provider(fn: ContextProvider | None) -> None:
 
     `fn()` returns None outside a request (the source is then {"system": "cli"}), or a
     mapping with "actor" (user, units, roles, clearance as evaluated, hashed session id,
-    MFA age in whole seconds) and "source" (ip, request_id). A mapping with neither key
-    is taken as the source.
+    MFA age in whole seconds) and "source" (ip, request_id). Top-level actor keys
+    (actor_id/user_id/user, roles, units, clearance, session, mfa_age/mfa_age_seconds) are
+    merged into the actor; any other top-level key joins the source.
     """
     global _context_provider
     _context_provider = fn
@@ -141,14 +142,35 @@ def _as_uuid(value: Any) -> uuid.UUID:
     raise TypeError("actor must be a user id or an object with a UUID id")
 
 
+# Top-level context keys that describe the actor, and the name each gets in payload["actor"].
+_ACTOR_KEYS = {
+    "actor_id": "user",
+    "user_id": "user",
+    "user": "user",
+    "roles": "roles",
+    "units": "units",
+    "clearance": "clearance",
+    "session": "session",
+    "mfa_age": "mfa_age",
+    "mfa_age_seconds": "mfa_age",
+}
+
+
 def _context() -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """(actor, source) from the registered provider; other top-level keys join the source."""
     context = _context_provider() if _context_provider is not None else None
     if context is None:
         return None, dict(CLI_SOURCE)
-    if "actor" not in context and "source" not in context:
-        return None, dict(context)
-    actor = context.get("actor")
-    return (dict(actor) if actor else None), dict(context.get("source") or CLI_SOURCE)
+    actor: dict[str, Any] = dict(context.get("actor") or {})
+    source: dict[str, Any] = dict(context.get("source") or {})
+    for key, value in context.items():
+        if key in ("actor", "source"):
+            continue
+        if key in _ACTOR_KEYS:
+            actor[_ACTOR_KEYS[key]] = value
+        else:
+            source[key] = value
+    return (actor or None), (source or dict(CLI_SOURCE))
 
 
 def lock_head(session: Session) -> tuple[int, bytes]:

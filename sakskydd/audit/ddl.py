@@ -31,10 +31,10 @@ def _sqlite_triggers() -> list[str]:
     return statements
 
 
+# No percent signs in these bodies: they must pass through DB-API drivers with the format paramstyle.
 _PG_APPEND_ONLY_FUNCTION = """\
 CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    -- No '%' placeholders: the statement must survive DB-API drivers with the format paramstyle.
     RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only', ERRCODE = 'insufficient_privilege';
 END
 $$"""

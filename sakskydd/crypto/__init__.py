@@ -26,6 +26,7 @@ __all__ = [
     "current_keyring",
     "ensure_initial_keys",
     "init_app",
+    "provider_from_settings",
 ]
 
 KEK_PROVIDER_EXTENSION = "sakskydd.kek_provider"

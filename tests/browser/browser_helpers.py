@@ -11,9 +11,9 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import pyotp
+from factories import Person
 from flask import Flask
 
-from factories import Person
 from sakskydd.extensions import get_database
 
 if TYPE_CHECKING:
@@ -58,7 +58,9 @@ def path_of(url: str) -> str:
 
 
 def submit_password(page: Page, base: str, username: str, password: str) -> None:
-    page.goto(f"{base}/logga-in")
+    """The login form; opened first unless the page already shows it (e.g. after a failure)."""
+    if page.url != f"{base}/logga-in":
+        page.goto(f"{base}/logga-in")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     with page.expect_navigation():
@@ -113,7 +115,9 @@ class StaticSite:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = int(self.server.server_address[1])
-        self.thread = threading.Thread(target=self.server.serve_forever, name="static-site", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="static-site", daemon=True
+        )
         self.thread.start()
 
     def close(self) -> None:
@@ -159,7 +163,7 @@ INLINE_CODE_JS = r"""() => {
     for (const a of el.attributes) {
       if (/^on/i.test(a.name)) found.push('event handler attribute ' + a.name + ' on <' + el.localName + '>');
       if (a.name === 'style') found.push('style attribute on <' + el.localName + '>');
-      if (/^\s*javascript:/i.test(a.value)) found.push('javascript: URL in ' + a.name + ' on <' + el.localName + '>');
+      if (/^\s*javascript:/i.test(a.value)) found.push('javascript: URL in ' + a.name);
     }
   }
   return found;

@@ -3,7 +3,7 @@
 One browser per worker (session scope), a fresh context per test. The app is the `app` fixture of
 tests/conftest.py (its own migrated database per test), served by werkzeug on 127.0.0.1 and
 browsed as http://localhost:<port>: Chromium treats localhost as a secure context, so the
-`__Host-` Secure session cookie is accepted over plain HTTP (test_cookie_flags proves it).
+`__Host-` Secure session cookie is accepted over plain HTTP (test_session_cookie_flags checks it).
 
 Without Chromium the tests skip locally with the reason; with SAKSKYDD_REQUIRE_ALL=1 or CI set
 they fail instead.
@@ -19,11 +19,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from browser_helpers import (
+    HOME_HEADING,
+    Account,
+    StaticSite,
+    Watched,
+    account_of,
+    axe_source,
+    end_transaction,
+    heading,
+    submit_code,
+    submit_password,
+)
+from factories import make_operator, make_unit, make_user, next_code
 from flask import Flask
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from browser_helpers import Account, StaticSite, Watched, account_of, axe_source, end_transaction
-from factories import make_operator, make_unit, make_user, next_code
 from sakskydd.accounts.models import Role
 from sakskydd.config import Settings
 from sakskydd.extensions import get_database
@@ -123,7 +134,9 @@ class _QuietHandler(WSGIRequestHandler):
 def live_server(app: Flask) -> Iterator[str]:
     """The test's app on a free port; its origin http://localhost:<port>."""
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="live-server", daemon=True
+    )
     thread.start()
     yield f"http://localhost:{server.server_port}"
     server.shutdown()
@@ -181,7 +194,6 @@ def totp_code(app: Flask) -> Callable[[Account], str]:
 @pytest.fixture
 def log_in(totp_code: Callable[[Account], str]) -> Callable[[Page, str, Account], None]:
     """Password, then TOTP, through the real forms; ends on the home page."""
-    from browser_helpers import HOME_HEADING, heading, submit_code, submit_password
 
     def run(page: Page, base: str, account: Account) -> None:
         submit_password(page, base, account.username, account.password)

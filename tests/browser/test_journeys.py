@@ -7,12 +7,9 @@ import datetime as dt
 import secrets
 import uuid
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pytest
-from flask import Flask
-from playwright.sync_api import BrowserContext, Page
-from sqlalchemy import select
-
 from browser_helpers import (
     HOME_HEADING,
     LOGIN_FAILED,
@@ -26,14 +23,19 @@ from browser_helpers import (
     path_of,
     submit_password,
 )
+from flask import Flask
+from sqlalchemy import select
+
 from sakskydd.accounts.models import User
 from sakskydd.db import utcnow
 from sakskydd.extensions import get_database
 
-pytestmark = pytest.mark.browser
+if TYPE_CHECKING:
+    from playwright.sync_api import BrowserContext, Page
 
-NewContext = Callable[[], tuple[BrowserContext, Watched]]
-LogIn = Callable[[Page, str, Account], None]
+    NewContext = Callable[[], tuple[BrowserContext, Watched]]
+    LogIn = Callable[[Page, str, Account], None]
+
 COOKIE = "__Host-sakskydd"
 
 
@@ -217,7 +219,8 @@ def test_cross_origin_form_post_is_refused(
 
 @pytest.mark.browser
 def test_session_cookie_flags(
-    live_server: str, context: BrowserContext, page: Page, make_account: Callable[..., Account], log_in: LogIn,
+    live_server: str, context: BrowserContext, page: Page, make_account: Callable[..., Account],
+    log_in: LogIn,
 ) -> None:
     base = live_server
     account = make_account(admin=False)

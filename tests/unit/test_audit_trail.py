@@ -132,6 +132,29 @@ def test_payload_carries_context_target_and_changed_field_names(
     assert row.payload == json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def test_flat_context_keys_are_sorted_into_actor_and_source(
+    unit_session: Session, unit_keyring: KeyRing, audit_context
+):
+    user_id = uuid.uuid4()
+    audit_context.append(
+        {
+            "source": {"ip": "10.1.1.1"},
+            "actor_id": user_id,
+            "session": "s1",
+            "mfa_age_seconds": 12,
+            "via": "web",
+        }
+    )
+    row = audit.record(Event.ACCOUNT_UPDATED, session=unit_session, keyring=unit_keyring)
+    payload = json.loads(row.payload)
+    assert payload["actor"] == {"user": str(user_id), "session": "s1", "mfa_age": 12}
+    assert payload["source"] == {"ip": "10.1.1.1", "via": "web"}
+    assert row.actor_id == user_id
+    other = uuid.uuid4()
+    row = audit.record(Event.AUTH_LOGIN_SUCCESS, actor=other, session=unit_session, keyring=unit_keyring)
+    assert json.loads(row.payload)["actor"] == {"user": str(other)} and row.actor_id == other
+
+
 def test_cli_source_and_actor_override(unit_session: Session, unit_keyring: KeyRing, audit_context):
     someone = uuid.uuid4()
     row = audit.record(Event.AUTH_LOGIN_SUCCESS, actor=someone, session=unit_session, keyring=unit_keyring)
