@@ -335,8 +335,8 @@ def logout() -> Any:
         )
         db.commit()
     current.destroy()
-    flash("Du är utloggad.", "success")
-    return see_other("auth.login")
+    # The session (and any flash in it) is gone; the login page says it from the query string.
+    return see_other("auth.login", utloggad=1)
 
 
 # --- self-service -----------------------------------------------------------------------------

@@ -63,14 +63,24 @@ def submit_password(page: Page, base: str, username: str, password: str) -> None
         page.goto(f"{base}/logga-in")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
-    with page.expect_navigation():
+    submit_form(page)
+
+
+def submit_form(page: Page) -> None:
+    """Click the main form's button; a refused POST (e.g. by the Origin check) fails clearly."""
+    with page.expect_navigation() as navigation:
         page.click("main button[type=submit]")
+    response = navigation.value
+    if response is not None and response.status in (400, 403):
+        raise AssertionError(
+            f"the form POST to {response.url} was refused with {response.status} "
+            f"({page.locator('main').inner_text()[:200]!r})"
+        )
 
 
 def submit_code(page: Page, code: str) -> None:
     page.fill("input[name=code]", code)
-    with page.expect_navigation():
-        page.click("main button[type=submit]")
+    submit_form(page)
 
 
 def enrol_totp(page: Page) -> tuple[str, list[str]]:

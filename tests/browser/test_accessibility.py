@@ -20,6 +20,7 @@ from browser_helpers import (
     heading,
     path_of,
     scan,
+    submit_form,
     submit_password,
 )
 from flask import Flask
@@ -81,8 +82,7 @@ def test_pages_before_login(
     assert page.url == f"{base}/logga-in/kod", page.url
     audit.check(page, "TOTP page")
     page.fill("input[name=code]", _wrong_code(account))
-    with page.expect_navigation():
-        page.click("main button[type=submit]")
+    submit_form(page)
     audit.check(page, "TOTP page with error")
     with page.expect_navigation():
         page.click("main a[href$='/logga-in/aterstallningskod']")
@@ -155,8 +155,7 @@ def test_pages_after_login_and_first_login(
     page.fill("input[name=display_name]", "Tillgänglig Testperson")
     page.fill("input[name=email]", "tillganglig@example.se")
     page.select_option("select[name=operator]", org["operator_id"])
-    with page.expect_navigation():
-        page.click("main button[type=submit]")
+    submit_form(page)
     audit.check(page, "admin: activation link")
     link = page.locator("#activation-link").inner_text()
 
@@ -166,13 +165,11 @@ def test_pages_after_login_and_first_login(
     password = "blå cyklar rullar över bron " + secrets.token_hex(2)
     first.fill("input[name=password]", "för kort")
     first.fill("input[name=confirm]", "för kort")
-    with first.expect_navigation():
-        first.click("main button[type=submit]")
+    submit_form(first)
     audit.check(first, "activation with error")
     first.fill("input[name=password]", password)
     first.fill("input[name=confirm]", password)
-    with first.expect_navigation():
-        first.click("main button[type=submit]")
+    submit_form(first)
     assert first.url == f"{base}/logga-in/registrera", first.url
     audit.check(first, "TOTP enrolment")
     enrol_totp(first)

@@ -21,6 +21,7 @@ from browser_helpers import (
     enrol_totp,
     heading,
     path_of,
+    submit_form,
     submit_password,
 )
 from flask import Flask
@@ -61,8 +62,7 @@ def test_first_login_through_activation_link(
     admin_page.fill("input[name=display_name]", "Nya Personen")
     admin_page.fill("input[name=email]", "ny.person@example.se")
     admin_page.select_option("select[name=operator]", org["operator_id"])
-    with admin_page.expect_navigation():
-        admin_page.click("main button[type=submit]")
+    submit_form(admin_page)
     link = admin_page.locator("#activation-link").inner_text().strip()
     assert link.startswith("https://localhost/aktivera/"), link
 
@@ -75,8 +75,7 @@ def test_first_login_through_activation_link(
     password = "vår katt dricker kaffe på tisdagar " + secrets.token_hex(2)
     page.fill("input[name=password]", password)
     page.fill("input[name=confirm]", password)
-    with page.expect_navigation():
-        page.click("main button[type=submit]")
+    submit_form(page)
     assert page.url == f"{base}/logga-in/registrera", page.url
     assert page.locator("svg.qr").count() == 1
 
@@ -109,7 +108,8 @@ def test_login_with_totp_and_logout(
 
     with page.expect_navigation():
         page.click("header form.logout button")
-    assert page.url == f"{base}/logga-in", page.url
+    assert page.url == f"{base}/logga-in?utloggad=1", page.url
+    assert "Du är utloggad." in page.inner_text("main")
     assert page.locator("header form.logout").count() == 0
 
     response = page.goto(f"{base}/")
