@@ -155,8 +155,8 @@ users = AppGroup("users", help="Create, disable and reset accounts from the comm
 def users_create(username: str, display_name: str, email: str, operator_name: str, admin: bool) -> None:
     """Create an account and print its one-time activation link."""
     from sakskydd import audit
-    from sakskydd.accounts.models import AssignmentStatus, Role, RoleAssignment, User
-    from sakskydd.accounts.services import USERNAME_RE, issue_activation_token, normalise_username
+    from sakskydd.accounts.models import AssignmentStatus, Role, RoleAssignment
+    from sakskydd.admin.services import AdminError, create_user
     from sakskydd.audit.tags import Event
     from sakskydd.extensions import db
     from sakskydd.organisations.models import Operator
@@ -165,14 +165,17 @@ def users_create(username: str, display_name: str, email: str, operator_name: st
     operator = db.scalar(select(Operator).where(Operator.name == operator_name))
     if operator is None:
         raise click.ClickException(f"no operator named {operator_name!r}")
-    name = normalise_username(username)
-    if not USERNAME_RE.match(name) or db.scalar(select(User.id).where(User.username == name)):
-        raise click.ClickException("invalid or taken username")
-    user = User(username=name, display_name=display_name, email=email, operator_id=operator.id)
-    db.add(user)
-    db.flush()
-    token = issue_activation_token(user, actor_id=None, hours=settings.activation_hours)
-    audit.record(Event.ACCOUNT_CREATED, target_type="user", target_id=str(user.id), detail={"via": "cli"})
+    try:
+        user, token = create_user(
+            None,
+            username=username,
+            display_name=display_name,
+            email=email,
+            operator=operator,
+            activation_hours=settings.activation_hours,
+        )
+    except AdminError as error:
+        raise click.ClickException(str(error)) from error
     if admin:
         assignment = RoleAssignment(
             user_id=user.id, role=Role.ADMIN, operator_id=operator.id, status=AssignmentStatus.ACTIVE

@@ -77,7 +77,13 @@ def _validate_identity(display_name: str, email: str) -> None:
 
 
 def create_user(
-    actor: User, *, username: str, display_name: str, email: str, operator: Operator, activation_hours: int
+    actor: User | None,
+    *,
+    username: str,
+    display_name: str,
+    email: str,
+    operator: Operator,
+    activation_hours: int,
 ) -> tuple[User, str]:
     """New account with no password; returns it and a one-time activation token."""
     name = normalise_username(username)
@@ -93,11 +99,11 @@ def create_user(
         display_name=display_name.strip(),
         email=email.strip(),
         operator_id=operator.id,
-        created_by_id=actor.id,
+        created_by_id=actor.id if actor else None,
     )
     db.add(user)
     db.flush()
-    token = issue_activation_token(user, actor_id=actor.id, hours=activation_hours)
+    token = issue_activation_token(user, actor_id=actor.id if actor else None, hours=activation_hours)
     audit.record(
         Event.ACCOUNT_CREATED,
         target_type="user",
@@ -127,7 +133,7 @@ def update_user(actor: User, user: User, *, display_name: str, email: str, versi
 def resend_activation(actor: User, user: User, *, activation_hours: int) -> str:
     if not user.is_active:
         raise AdminError("Kontot är inaktiverat. Aktivera det först.")
-    token = issue_activation_token(user, actor_id=actor.id, hours=activation_hours)
+    token = issue_activation_token(user, actor_id=actor.id if actor else None, hours=activation_hours)
     audit.record(
         Event.ACCOUNT_UPDATED, target_type="user", target_id=str(user.id), changed=["activation_token"]
     )
