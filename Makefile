@@ -2,14 +2,14 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml setup.py | sha256sum | cut -c1-12)
 export SAKSKYDD_INSTANCE_PATH ?= $(CURDIR)/instance
 
 .PHONY: run test lint demo venv system-deps test-sqlite test-postgresql test-browser bench clean
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
@@ -30,7 +30,7 @@ demo: venv
 	SAKSKYDD_ENV=demo $(VENV)/bin/sakskydd demo
 
 lint: venv
-	$(VENV)/bin/ruff check sakskydd tests migrations
+	$(VENV)/bin/ruff check sakskydd tests migrations setup.py
 	$(VENV)/bin/sakskydd policies check
 
 test: venv system-deps lint

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, request, session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from sakskydd.config import ConfigError, Settings
+from sakskydd.resources import resource_dir
 
-ROOT = Path(__file__).resolve().parent.parent
-POLICIES_DIR = ROOT / "policies"
+POLICIES_DIR = resource_dir("policies")
 
 log = logging.getLogger("sakskydd")
 
@@ -23,8 +22,8 @@ def create_app(settings: Settings | None = None, *, load_keys: bool = True) -> F
     settings.validate()
     app = Flask(
         "sakskydd",
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
+        template_folder=str(resource_dir("templates")),
+        static_folder=str(resource_dir("static")),
         instance_path=str(settings.instance_path),
     )
     _configure(app, settings)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import click
@@ -12,8 +11,7 @@ from flask.cli import AppGroup, FlaskGroup
 from sqlalchemy import select
 
 from sakskydd.config import Settings
-
-ROOT = Path(__file__).resolve().parent.parent
+from sakskydd.resources import resource_dir
 
 
 def _create_app() -> Flask:
@@ -26,7 +24,7 @@ def alembic_config(database_url: str) -> Any:
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.set_main_option("script_location", str(resource_dir("migrations")))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     config.attributes["database_url"] = database_url
     return config

@@ -72,7 +72,6 @@ class Settings:
     login_backoff_seconds: int = 2
     session_idle_seconds: int = 15 * 60
     session_absolute_seconds: int = 10 * 3600
-    step_up_seconds: int = 5 * 60
     pending_login_seconds: int = 5 * 60
     activation_hours: int = 24
     audit_checkpoint_every: int = 1000

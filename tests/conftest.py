@@ -25,14 +25,29 @@ BACKEND = os.environ.get("SAKSKYDD_TEST_DB", "sqlite")
 PG_URL = os.environ.get("SAKSKYDD_TEST_POSTGRES_URL", "")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if BACKEND == "postgresql":
-        if not PG_URL:
-            raise pytest.UsageError("SAKSKYDD_TEST_DB=postgresql needs SAKSKYDD_TEST_POSTGRES_URL")
+def _item_backend(item: pytest.Item) -> str:
+    """The database a collected test runs on: its unit_db_url parameter, else the run's backend."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and "unit_db_url" in callspec.params:
+        return str(callspec.params["unit_db_url"])
+    return BACKEND
+
+
+def _applies(item: pytest.Item) -> bool:
+    if BACKEND == "postgresql" and not item.get_closest_marker("db"):
         # On PostgreSQL only the database-touching tests run; the rest ran on SQLite.
-        keep = [item for item in items if item.get_closest_marker("db")]
-        config.hook.pytest_deselected(items=[item for item in items if item not in keep])
-        items[:] = keep
+        return False
+    marker = item.get_closest_marker("backend")
+    return marker is None or _item_backend(item) in marker.args
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect (never skip) what does not apply to this run, so CI reports no skips."""
+    if BACKEND == "postgresql" and not PG_URL:
+        raise pytest.UsageError("SAKSKYDD_TEST_DB=postgresql needs SAKSKYDD_TEST_POSTGRES_URL")
+    keep = [item for item in items if _applies(item)]
+    config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+    items[:] = keep
 
 
 def _worker() -> str:

@@ -113,7 +113,7 @@ def _fail(user: User | None, reason: str, now: dt.datetime, *, count: bool = Tru
     audit.record(
         Event.AUTH_LOGIN_FAILURE,
         outcome="failure",
-        target_type="user" if user else None,
+        target_type="user_account" if user else None,
         target_id=str(user.id) if user else None,
         detail={"reason": reason, "stage": "password"},
     )
@@ -140,7 +140,7 @@ def register_failure(user: User, now: dt.datetime) -> None:
             .execution_options(synchronize_session=False)
         )
         db.refresh(user)
-        audit.record(Event.AUTH_LOGIN_LOCKED, outcome="failure", target_type="user", target_id=str(user.id))
+        audit.record(Event.AUTH_LOGIN_LOCKED, outcome="failure", target=user)
         notify_user(user, NoticeKind.ACCOUNT_LOCKED, {"minutes": LOCK_MINUTES})
 
 
@@ -219,7 +219,7 @@ def complete_login(user: User, *, ip: str, user_agent: str, source_key: bytes, m
     audit.record(
         Event.AUTH_LOGIN_SUCCESS,
         actor=user.id,
-        target_type="user",
+        target_type="user_account",
         target_id=str(user.id),
         detail={"method": method},
     )
@@ -274,7 +274,7 @@ def use_recovery_code(user: User, code: str, passwords: Passwords) -> bool:
     audit.record(
         Event.AUTH_RECOVERY_USED,
         actor=user.id,
-        target_type="user",
+        target_type="user_account",
         target_id=str(user.id),
         detail={"remaining": remaining},
     )
@@ -326,7 +326,7 @@ def confirm_totp_enrolment(
     audit.record(
         Event.AUTH_MFA_ENROLLED,
         actor=user.id,
-        target_type="user",
+        target_type="user_account",
         target_id=str(user.id),
         changed=["totp_secret", "recovery_codes"],
         detail={"replaced": was_enrolled},
@@ -341,7 +341,7 @@ def regenerate_recovery_codes(user: User, passwords: Passwords) -> list[str]:
     audit.record(
         Event.AUTH_RECOVERY_REGENERATED,
         actor=user.id,
-        target_type="user",
+        target_type="user_account",
         target_id=str(user.id),
         changed=["recovery_codes"],
     )
@@ -378,7 +378,7 @@ def change_password(
     audit.record(
         Event.AUTH_PASSWORD_CHANGED,
         actor=user.id,
-        target_type="user",
+        target_type="user_account",
         target_id=str(user.id),
         changed=["password_hash"],
         detail={"sessions_ended": ended},
@@ -445,7 +445,7 @@ def activate_account(token: str, new_password: str, passwords: Passwords) -> Use
     audit.record(
         Event.AUTH_ACTIVATION_USED,
         actor=user.id,
-        target_type="user",
+        target_type="user_account",
         target_id=str(user.id),
         changed=["password_hash"],
     )

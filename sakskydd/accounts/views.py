@@ -194,14 +194,14 @@ def _second_factor(stage_endpoint: str, template: str, form: Any, check: Any, me
         if ok:
             if method == "totp":
                 audit.record(
-                    Event.AUTH_MFA_SUCCESS, actor=user.id, target_type="user", target_id=str(user.id)
+                    Event.AUTH_MFA_SUCCESS, actor=user.id, target=user
                 )
             return _finish_login(user, method)
         services.register_failure(user, utcnow())
         audit.record(
             Event.AUTH_MFA_FAILURE,
             outcome="failure",
-            target_type="user",
+            target_type="user_account",
             target_id=str(user.id),
             detail={"method": method},
         )
@@ -331,7 +331,10 @@ def logout() -> Any:
     current = server_session()
     if current.user_id is not None:
         audit.record(
-            Event.AUTH_LOGOUT, actor=current.user_id, target_type="user", target_id=str(current.user_id)
+            Event.AUTH_LOGOUT,
+            actor=current.user_id,
+            target_type="user_account",
+            target_id=str(current.user_id),
         )
         db.commit()
     current.destroy()
@@ -404,7 +407,7 @@ def end_other_sessions(user: User) -> Any:
         abort(400)
     ended = end_user_sessions(user.id, keep=server_session().session_id)
     audit.record(
-        Event.SESSION_ENDED, target_type="user", target_id=str(user.id), detail={"by": "self", "count": ended}
+        Event.SESSION_ENDED, target=user, detail={"by": "self", "count": ended}
     )
     db.commit()
     flash(f"{ended} andra sessioner avslutades.", "success")
@@ -487,12 +490,12 @@ def step_up(user: User) -> Any:
         password_ok = passwords().verify(user.password_hash, form.password.data or "") and not blocked
         code_ok = password_ok and services.verify_totp(user, form.code.data or "")
         if code_ok:
-            audit.record(Event.AUTH_STEPUP_SUCCESS, target_type="user", target_id=str(user.id))
+            audit.record(Event.AUTH_STEPUP_SUCCESS, target=user)
             server_session().stepped_up(utcnow())
             db.commit()
             return safe_redirect(form.next.data, "account.overview")
         services.register_failure(user, utcnow())
-        audit.record(Event.AUTH_STEPUP_FAILURE, outcome="failure", target_type="user", target_id=str(user.id))
+        audit.record(Event.AUTH_STEPUP_FAILURE, outcome="failure", target=user)
         db.commit()
         if not user.is_active or (user.locked_until and user.locked_until > utcnow()):
             server_session().destroy()
@@ -537,7 +540,7 @@ def history(user: User) -> Any:
     page = max(request.args.get("sida", 1, type=int) or 1, 1)
     about_me = or_(
         AuditEvent.actor_id == user.id,
-        (AuditEvent.target_type == "user") & (AuditEvent.target_id == str(user.id)),
+        (AuditEvent.target_type == "user_account") & (AuditEvent.target_id == str(user.id)),
     )
     security_events = AuditEvent.event.in_(list(HISTORY_EVENTS_LABELS))
     total = db.scalar(select(func.count()).select_from(AuditEvent).where(about_me, security_events)) or 0

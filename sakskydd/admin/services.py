@@ -106,7 +106,7 @@ def create_user(
     token = issue_activation_token(user, actor_id=actor.id if actor else None, hours=activation_hours)
     audit.record(
         Event.ACCOUNT_CREATED,
-        target_type="user",
+        target_type="user_account",
         target_id=str(user.id),
         changed=["username", "display_name", "email", "operator_id"],
         detail={"operator_id": str(operator.id)},
@@ -126,7 +126,7 @@ def update_user(actor: User, user: User, *, display_name: str, email: str, versi
         changed.append("email")
     if changed:
         db.flush()
-        audit.record(Event.ACCOUNT_UPDATED, target_type="user", target_id=str(user.id), changed=changed)
+        audit.record(Event.ACCOUNT_UPDATED, target=user, changed=changed)
     return changed
 
 
@@ -135,7 +135,7 @@ def resend_activation(actor: User, user: User, *, activation_hours: int) -> str:
         raise AdminError("Kontot är inaktiverat. Aktivera det först.")
     token = issue_activation_token(user, actor_id=actor.id if actor else None, hours=activation_hours)
     audit.record(
-        Event.ACCOUNT_UPDATED, target_type="user", target_id=str(user.id), changed=["activation_token"]
+        Event.ACCOUNT_UPDATED, target=user, changed=["activation_token"]
     )
     return token
 
@@ -151,7 +151,7 @@ def set_user_active(actor: User | None, user: User, *, active: bool) -> None:
     db.flush()
     audit.record(
         Event.ACCOUNT_ENABLED if active else Event.ACCOUNT_DISABLED,
-        target_type="user",
+        target_type="user_account",
         target_id=str(user.id),
         changed=["is_active"],
         detail={"sessions_ended": ended},
@@ -171,7 +171,7 @@ def reset_mfa(actor: User | None, user: User) -> None:
     db.flush()
     audit.record(
         Event.AUTH_MFA_RESET,
-        target_type="user",
+        target_type="user_account",
         target_id=str(user.id),
         changed=["totp_secret", "recovery_codes"],
         detail={"sessions_ended": ended},
@@ -183,7 +183,7 @@ def end_sessions(actor: User, user: User) -> int:
     ended = end_user_sessions(user.id)
     audit.record(
         Event.SESSION_ENDED,
-        target_type="user",
+        target_type="user_account",
         target_id=str(user.id),
         detail={"by": "admin", "count": ended},
     )
@@ -204,7 +204,7 @@ def set_clearance(actor: User, user: User, level: int, *, version: int | None) -
     db.flush()
     audit.record(
         Event.CLEARANCE_CHANGED,
-        target_type="user",
+        target_type="user_account",
         target_id=str(user.id),
         changed=["clearance"],
         detail={"from": previous, "to": level},

@@ -20,7 +20,7 @@ from sakskydd import audit
 from sakskydd.audit.tags import Event
 from sakskydd.authz import entities as ent
 from sakskydd.authz.engine import Decision, PolicyEngine
-from sakskydd.authz.permissions import STEP_UP_ACTIONS
+from sakskydd.authz.permissions import STEP_UP_ACTIONS, STEP_UP_MAX_AGE_SECONDS
 from sakskydd.db import utcnow
 from sakskydd.extensions import db
 
@@ -131,7 +131,9 @@ def authorize(action: str, load: Callable[..., Any] | None = None) -> Callable[[
                     abort(404)
             if action in STEP_UP_ACTIONS:
                 context = request_context()
-                if context["auth_age_seconds"] > current_app.config["SAKSKYDD_SETTINGS"].step_up_seconds:
+                # The policy (00_baseline.cedar) holds the same limit; redirecting here gives the user
+                # a step-up page instead of a bare 403 when the confirmation has gone stale.
+                if context["auth_age_seconds"] > STEP_UP_MAX_AGE_SECONDS:
                     return _step_up_redirect(action)
             decision = decide(action, target)
             if not decision.allowed:

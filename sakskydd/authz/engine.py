@@ -19,11 +19,12 @@ import cedarpy
 
 from sakskydd.authz import permissions
 from sakskydd.authz.entities import APPLICATION_REF, EntityRef, application_entity, qualified
+from sakskydd.resources import resource_dir
 
 SCHEMA_FILE = "schema.cedarschema"
 POLICY_SUFFIX = ".cedar"
 POLICIES_DIR_ENV = "SAKSKYDD_POLICIES_DIR"
-DEFAULT_POLICIES_DIR = Path(__file__).resolve().parents[2] / "policies"
+DEFAULT_POLICIES_DIR = resource_dir("policies")
 
 _MAX_ERROR_LENGTH = 500
 

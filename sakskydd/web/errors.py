@@ -9,6 +9,8 @@ from flask import Flask, g, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from sakskydd.crypto.errors import DecryptionError
+
 log = logging.getLogger("sakskydd.errors")
 
 MESSAGES = {
@@ -44,6 +46,28 @@ def init_app(app: Flask) -> None:
     def _http(error: HTTPException):  # type: ignore[no-untyped-def]
         code = error.code or 500
         return render_error(code if code in MESSAGES else 500)
+
+    @app.errorhandler(DecryptionError)
+    def _decryption(error: DecryptionError):  # type: ignore[no-untyped-def]
+        # A sealed value that does not open is tampering or a missing key: the request's own
+        # changes are rolled back, the failure (where, never what) is audited on its own.
+        from sakskydd.crypto.services import record_decryption_failure
+        from sakskydd.extensions import db
+
+        db.rollback()
+        try:
+            record_decryption_failure(error)
+            db.commit()
+        except Exception:  # noqa: BLE001 - the page must still be generic
+            db.rollback()
+            log.exception("could not audit a decryption failure request_id=%s", getattr(g, "request_id", "-"))
+        log.error(
+            "decryption failed request_id=%s table=%s column=%s",
+            getattr(g, "request_id", "-"),
+            error.table,
+            error.column,
+        )
+        return render_error(InternalServerError.code)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):  # type: ignore[no-untyped-def]

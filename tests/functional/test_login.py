@@ -223,3 +223,30 @@ def test_a_one_megabyte_password_is_refused_quickly(app, client):
         "/logga-in", data={"csrf_token": token, "username": "x", "password": "a" * (1024 * 1024)}
     )
     assert response.status_code == 413
+
+
+def test_a_sealed_value_from_another_row_gives_a_generic_page_and_an_audit_event(app, client):
+    """A TOTP secret copied into another account (swap attack) does not open: 500 page, audited."""
+    operator = make_operator()
+    victim = make_user(app, operator)
+    attacker = make_user(app, operator)
+    sealed = db.scalar(select(User.totp_secret_ct).where(User.id == attacker.id))
+    db.execute(update(User).where(User.id == victim.id).values(totp_secret_ct=sealed))
+    db.commit()
+    response = _post_password(client, victim.user.username, victim.password)
+    assert response.status_code == 303
+    token = csrf_token(client, "/logga-in/kod")
+    response = client.post("/logga-in/kod", data={"csrf_token": token, "code": "123456"})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 500
+    assert "Tekniskt fel" in body
+    assert attacker.secret not in body
+    db.expire_all()
+    failed = db.scalars(
+        select(AuditEvent).where(
+            AuditEvent.event == "crypto.decrypt_failed", AuditEvent.target_id == str(victim.id)
+        )
+    ).all()
+    assert len(failed) == 1
+    assert '"column":"totp_secret"' in failed[0].payload
+    assert db.scalar(select(User.totp_last_step).where(User.id == victim.id)) is None

@@ -265,10 +265,9 @@ def test_database_rejects_changes_to_the_trail(unit_app: Flask, unit_database: D
     assert "append-only" in str(error.value) or "audit_head" in str(error.value)
 
 
+@pytest.mark.backend("postgresql")
 @pytest.mark.parametrize("table", ["audit_event", "audit_checkpoint", "audit_head"])
 def test_postgresql_rejects_truncate(unit_database: Database, unit_app: Flask, table: str):
-    if unit_database.engine.dialect.name != "postgresql":
-        pytest.skip("TRUNCATE exists only on PostgreSQL")
     with pytest.raises(DBAPIError, match="append-only"), unit_database.engine.begin() as connection:
         connection.exec_driver_sql(f"TRUNCATE {table}")
 

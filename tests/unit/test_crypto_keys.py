@@ -123,9 +123,8 @@ def test_user_totp_secret_is_sealed_and_reads_back(unit_session: Session, unit_k
     assert unit_session.scalar(select(User.totp_secret_ct).where(User.id == user.id)) is None
 
 
+@pytest.mark.backend("sqlite")
 def test_plaintext_never_reaches_the_database_file(unit_session: Session, unit_db_url: str):
-    if not unit_db_url.startswith("sqlite"):
-        pytest.skip("reads the SQLite file")
     make_user(unit_session, totp_secret=SECRET)
     unit_session.add(SealedNote(unit_id=uuid.uuid4(), body=SECRET + "-note", attachment=SECRET.encode()))
     unit_session.commit()

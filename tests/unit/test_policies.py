@@ -55,6 +55,18 @@ def test_every_step_up_action_has_a_stale_case_that_is_denied() -> None:
     assert not any(c.expect_allow for c in stale if c.action in perm.STEP_UP_ACTIONS)
 
 
+def test_the_step_up_limit_in_code_is_the_policy_limit(engine: PolicyEngine) -> None:
+    """The redirect to step-up (Python) and the Deny (Cedar) use the same number of seconds."""
+    case = next(c for c in CASES if c.action in perm.STEP_UP_ACTIONS and c.expect_allow)
+
+    def aged(seconds: int, allow: bool) -> DecisionCase:
+        context = {**case.context, "auth_age_seconds": seconds}
+        return DecisionCase(**{**_fields(case), "context": context, "expect_allow": allow, "because": None})
+
+    limit = perm.STEP_UP_MAX_AGE_SECONDS
+    assert failed_decision_cases(engine, [aged(limit, True), aged(limit + 1, False)]) == []
+
+
 def test_oracle_notices_a_wrong_expectation(engine: PolicyEngine) -> None:
     case = next(c for c in CASES if c.name == "admin cannot disable themselves")
     flipped = DecisionCase(**{**_fields(case), "expect_allow": True, "because": None})
