@@ -166,11 +166,14 @@ def _record_policy_load(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from sakskydd.accounts.views import account, auth
     from sakskydd.admin.views import admin
+    from sakskydd.analyses.views import analyses
+    from sakskydd.assets.views import assets
     from sakskydd.authz import enforcement
+    from sakskydd.organisations.views import units
     from sakskydd.web.views import health, main
 
     enforcement.init_app(app)
-    for blueprint in (health, auth, main, account, admin):
+    for blueprint in (health, auth, main, account, admin, units, analyses, assets):
         app.register_blueprint(blueprint)
     from sakskydd.accounts.views import init_login
 

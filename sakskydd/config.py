@@ -17,6 +17,9 @@ from pathlib import Path
 
 ENVIRONMENTS = ("production", "demo", "test")
 
+# The law: a säkerhetsskyddsanalys is updated at least every second year (DOMAIN.md §1).
+ANALYSIS_INTERVAL_CEILING_MONTHS = 24
+
 # Highest classification a deployment may ever be assessed for (DOMAIN.md: never above
 # BEGRÄNSAT HEMLIG). 0 = unclassified, 1 = BEGRÄNSAT HEMLIG.
 CLASSIFICATION_CEILING = 1
@@ -77,6 +80,9 @@ class Settings:
     audit_checkpoint_every: int = 1000
     max_content_length: int = 1024 * 1024
     hsts: bool = True
+    analysis_interval_months: int = 12
+    reminder_lead_days: int = 30  # remind this long before a due date
+    notice_reminder_days: int = 7  # remind unacknowledged holder notices this often
 
     @property
     def is_production(self) -> bool:
@@ -123,6 +129,9 @@ class Settings:
             argon2_profile=get("ARGON2_PROFILE", "production") or "production",
             login_backoff_seconds=int(get("LOGIN_BACKOFF_SECONDS", "2") or 2),
             hsts=_bool(get("HSTS"), default=environment == "production"),
+            analysis_interval_months=_int(get("ANALYSIS_INTERVAL_MONTHS"), 12, "ANALYSIS_INTERVAL_MONTHS"),
+            reminder_lead_days=_int(get("REMINDER_LEAD_DAYS"), 30, "REMINDER_LEAD_DAYS"),
+            notice_reminder_days=_int(get("NOTICE_REMINDER_DAYS"), 7, "NOTICE_REMINDER_DAYS"),
         )
         if environment in ("demo", "test") and not settings.secret_key:
             settings.secret_key = _instance_secret(instance_path)
@@ -135,6 +144,13 @@ class Settings:
             raise ConfigError("unknown environment")
         if self.max_classification > CLASSIFICATION_CEILING:
             raise ConfigError("no level above BEGRÄNSAT HEMLIG can be configured")
+        if not 1 <= self.analysis_interval_months <= ANALYSIS_INTERVAL_CEILING_MONTHS:
+            raise ConfigError(
+                "SAKSKYDD_ANALYSIS_INTERVAL_MONTHS must be 1–24: the law requires an update at least "
+                "every second year"
+            )
+        if self.reminder_lead_days < 0 or self.notice_reminder_days < 1:
+            raise ConfigError("reminder intervals must be positive")
         if self.is_production:
             if len(self.secret_key) < 32 or _secret_entropy_bits(self.secret_key) < 128:
                 raise ConfigError(
@@ -151,6 +167,15 @@ class Settings:
             raise ConfigError("SAKSKYDD_SECRET_KEY is missing")
         if self.kek_b64 is None and self.kek_file is None:
             raise ConfigError("no key-encryption key configured (SAKSKYDD_KEK_FILE or SAKSKYDD_KEK)")
+
+
+def _int(raw: str | None, default: int, name: str) -> int:
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"SAKSKYDD_{name} must be a whole number") from None
 
 
 def _instance_secret(instance_path: Path) -> str:

@@ -1,11 +1,9 @@
 """Import every model module so that Base.metadata is complete (Alembic, tests)."""
 
 from sakskydd.accounts import models as accounts  # noqa: F401
+from sakskydd.analyses import models as analyses  # noqa: F401
+from sakskydd.assets import models as assets  # noqa: F401
+from sakskydd.audit import models as audit  # noqa: F401
+from sakskydd.crypto import models as crypto  # noqa: F401
 from sakskydd.notifications import models as notifications  # noqa: F401
 from sakskydd.organisations import models as organisations  # noqa: F401
-
-try:  # modules written in parallel during the first build
-    from sakskydd.audit import models as audit  # noqa: F401
-    from sakskydd.crypto import models as crypto  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass

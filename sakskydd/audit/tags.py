@@ -6,6 +6,18 @@ import enum
 
 
 class Event(enum.StrEnum):
+    # Säkerhetsskyddsanalyser: changes, workflow steps, reads, plan follow-up
+    ANALYSIS_CREATED = "analysis.created"
+    ANALYSIS_MEASURE_UPDATED = "analysis.measure_updated"
+    ANALYSIS_READ = "analysis.read"
+    ANALYSIS_TRANSITION = "analysis.transition"
+    ANALYSIS_UPDATED = "analysis.updated"
+    # The asset register and the notices to holders
+    ASSET_CREATED = "asset.created"
+    ASSET_NOTICE_ACKNOWLEDGED = "asset.notice_acknowledged"
+    ASSET_NOTICE_SENT = "asset.notice_sent"
+    ASSET_READ = "asset.read"
+    ASSET_UPDATED = "asset.updated"
     # Accounts and their administration
     ACCOUNT_CREATED = "account.created"
     ACCOUNT_DISABLED = "account.disabled"
@@ -45,6 +57,7 @@ class Event(enum.StrEnum):
     KEYS_REWRAPPED = "keys.rewrapped"
     # Operators (verksamhetsutövare)
     OPERATOR_CREATED = "operator.created"
+    OPERATOR_SUPERVISORS_SET = "operator.supervisors_set"
     OPERATOR_UPDATED = "operator.updated"
     # Authorization policies
     POLICY_LOADED = "policy.loaded"
@@ -57,8 +70,14 @@ class Event(enum.StrEnum):
     # Server-side sessions
     SESSION_ENDED = "session.ended"
     SESSION_EXPIRED = "session.expired"
-    # Organisation units
+    # Reminders sent by `sakskydd reminders run`
+    REMINDERS_SENT = "reminders.sent"
+    # Organisation units, their applicability, appointments and revision triggers
+    UNIT_APPLICABILITY_ASSESSED = "unit.applicability_assessed"
+    UNIT_APPOINTMENT_ENDED = "unit.appointment_ended"
+    UNIT_APPOINTMENT_RECORDED = "unit.appointment_recorded"
     UNIT_CREATED = "unit.created"
+    UNIT_TRIGGER_RECORDED = "unit.trigger_recorded"
     UNIT_UPDATED = "unit.updated"
 
 

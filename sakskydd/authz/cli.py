@@ -31,12 +31,15 @@ from sakskydd.authz.entities import (
     UNIT_ROLE_ATTRIBUTES,
     EntityRef,
     entity,
+    record_attributes,
     user_attributes,
 )
 
 DECISIONS_FILE = "decisions.yaml"
 PRINCIPAL_ID = "principal"
 SELF = "self"
+RECORD_TYPES = frozenset({"Analysis", "Asset"})
+RESOURCE_KINDS = ("user", "unit", "operator", "assignment", "record")
 
 policies = AppGroup("policies", help="Check the authorization policies (Cedar).")
 
@@ -215,11 +218,12 @@ class _World:
     """The fictional organisation of decisions.yaml, as Cedar entities."""
 
     def __init__(self, raw: Mapping[str, Any]) -> None:
-        _only_keys(raw, {"operators", "units", "users", "assignments"}, "world")
+        _only_keys(raw, {"operators", "units", "users", "assignments", "records"}, "world")
         self.operators: dict[str, Any] = raw.get("operators") or {}
         self.units: dict[str, Any] = raw.get("units") or {}
         self.users: dict[str, Any] = raw.get("users") or {}
         self.assignments: dict[str, Any] = raw.get("assignments") or {}
+        self.records: dict[str, Any] = raw.get("records") or {}
         self.entities: dict[EntityRef, dict[str, Any]] = {}
         for name, spec in self.operators.items():
             _only_keys(spec, {"kind", "parent"}, f"operator {name}")
@@ -234,6 +238,11 @@ class _World:
             self.entities[EntityRef("User", name)] = self.user_entity(EntityRef("User", name), spec)
         for name, spec in self.assignments.items():
             self.entities[EntityRef("RoleAssignment", name)] = self.assignment_entity(name, spec, None)
+        for name, spec in self.records.items():
+            _only_keys(spec, {"type", "unit", "classification", "created_by", "authors"}, f"record {name}")
+            if spec["type"] not in RECORD_TYPES:
+                raise DecisionFileError(f"record {name}: type must be one of {sorted(RECORD_TYPES)}")
+            self.entities[EntityRef(spec["type"], name)] = self.record_entity(name, spec, None)
 
     def operator(self, name: str) -> EntityRef:
         _lookup(self.operators, name, "operator")
@@ -289,6 +298,19 @@ class _World:
         }
         return _adjust(entity(EntityRef("RoleAssignment", name), attrs, [operator]), spec)
 
+    def record_entity(
+        self, name: str, spec: Mapping[str, Any], principal: EntityRef | None
+    ) -> dict[str, Any]:
+        unit = self.unit(spec["unit"])
+        attrs = record_attributes(
+            spec["type"],
+            unit=unit,
+            classification=spec.get("classification", 0),
+            created_by=self.user(spec.get("created_by", "kollega"), principal),
+            authors=[self.user(a, principal) for a in spec.get("authors") or []],
+        )
+        return entity(EntityRef(spec["type"], name), attrs, [unit])
+
     def case(
         self,
         *,
@@ -325,12 +347,22 @@ class _World:
     ) -> EntityRef:
         if raw == "application":
             return APPLICATION_REF
-        _only_keys(raw, {"user", "unit", "operator", "assignment", "omit", "set"}, f"{name}: resource")
-        kinds = [k for k in ("user", "unit", "operator", "assignment") if k in raw]
+        kinds = [k for k in RESOURCE_KINDS if k in raw]
+        _only_keys(raw, {*RESOURCE_KINDS, "omit", "set"}, f"{name}: resource")
         if len(kinds) != 1:
-            raise DecisionFileError(f"{name}: a resource names exactly one of user/unit/operator/assignment")
+            raise DecisionFileError(
+                f"{name}: a resource names exactly one of user/unit/operator/assignment/record"
+            )
         kind, value = kinds[0], raw[kinds[0]]
-        if kind == "user":
+        if kind == "record" and isinstance(value, dict):
+            if value.get("type") not in RECORD_TYPES:
+                raise DecisionFileError(f"{name}: record type must be one of {sorted(RECORD_TYPES)}")
+            ref = EntityRef(value["type"], f"{name}:record")
+            entities[ref] = self.record_entity(ref.id, value, me)
+        elif kind == "record":
+            spec = _lookup(self.records, value, "record")
+            ref = EntityRef(spec["type"], value)
+        elif kind == "user":
             ref = self.user(value, me)
         elif kind == "unit":
             ref = self.unit(value)

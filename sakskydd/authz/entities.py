@@ -88,6 +88,21 @@ def role_assignment_ref(assignment: Any) -> EntityRef:
     return EntityRef("RoleAssignment", _id(assignment))
 
 
+def record_attributes(
+    entity_type: str,
+    *,
+    unit: EntityRef,
+    classification: int,
+    created_by: EntityRef,
+    authors: Iterable[EntityRef] = (),
+) -> dict[str, Any]:
+    """The attributes of a unit's record (Analysis, Asset) as the schema declares them."""
+    attrs: dict[str, Any] = {"unit": unit, "classification": int(classification), "created_by": created_by}
+    if entity_type == "Analysis":
+        attrs["authors"] = frozenset({created_by, *authors})
+    return attrs
+
+
 def entity(ref: EntityRef, attrs: Mapping[str, Any], parents: Iterable[EntityRef] = ()) -> dict[str, Any]:
     """One entity in Cedar JSON form; EntityRef values (also inside lists) become references."""
 
@@ -300,6 +315,21 @@ def role_assignment_entity(session: Session, assignment: Any) -> list[dict[str, 
     ]
 
 
+def unit_record_entity(session: Session, entity_type: str, record: Any) -> list[dict[str, Any]]:
+    """An analysis or asset (a row loaded in this request) with its unit and operator chain."""
+    authors = [user_ref(u) for u in (getattr(record, "submitted_by_id", None),) if u is not None]
+    ref = EntityRef(entity_type, _id(record))
+    unit = unit_ref(record.unit_id)
+    attrs = record_attributes(
+        entity_type,
+        unit=unit,
+        classification=record.classification,
+        created_by=user_ref(record.created_by_id),
+        authors=authors,
+    )
+    return [entity(ref, attrs, [unit]), *unit_entity(session, record.unit_id)]
+
+
 def _as_uuid(value: Any) -> uuid.UUID:
     # COALESCE loses the column type on some dialects (SQLite returns the stored string).
     if isinstance(value, uuid.UUID):
@@ -314,8 +344,14 @@ def resource_entities(session: Session, resource: Any) -> tuple[EntityRef, list[
     Raises TypeError for a model the schema has no entity type for (a programming error).
     """
     from sakskydd.accounts.models import RoleAssignment, User
+    from sakskydd.analyses.models import SecurityAnalysis
+    from sakskydd.assets.models import ProtectedAsset
     from sakskydd.organisations.models import Operator, OrgUnit
 
+    if isinstance(resource, SecurityAnalysis):
+        return EntityRef("Analysis", _id(resource)), unit_record_entity(session, "Analysis", resource)
+    if isinstance(resource, ProtectedAsset):
+        return EntityRef("Asset", _id(resource)), unit_record_entity(session, "Asset", resource)
     if isinstance(resource, User):
         return user_ref(resource), user_entity(session, resource)
     if isinstance(resource, OrgUnit):

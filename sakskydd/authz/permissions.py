@@ -37,8 +37,27 @@ ADMIN_USER_LIST: Final = "admin.user.list"
 ADMIN_USER_READ: Final = "admin.user.read"
 ADMIN_USER_RESET_MFA: Final = "admin.user.reset_mfa"
 ADMIN_USER_UPDATE: Final = "admin.user.update"
+ANALYSIS_APPROVE: Final = "analysis.approve"
+ANALYSIS_CREATE: Final = "analysis.create"
+ANALYSIS_EDIT: Final = "analysis.edit"
+ANALYSIS_LIST: Final = "analysis.list"
+ANALYSIS_READ: Final = "analysis.read"
+ANALYSIS_RETURN: Final = "analysis.return"
+ANALYSIS_SUBMIT: Final = "analysis.submit"
+ANALYSIS_UPDATE_MEASURE_STATUS: Final = "analysis.update_measure_status"
+ASSET_CREATE: Final = "asset.create"
+ASSET_EDIT: Final = "asset.edit"
+ASSET_LIST: Final = "asset.list"
+ASSET_READ: Final = "asset.read"
 AUDIT_READ_STATUS: Final = "audit.read_status"
 HOME_VIEW: Final = "home.view"
+NOTICE_ACKNOWLEDGE: Final = "notice.acknowledge"
+OPERATOR_SET_SUPERVISORS: Final = "operator.set_supervisors"
+UNIT_APPOINT: Final = "unit.appoint"
+UNIT_ASSESS: Final = "unit.assess"
+UNIT_LIST: Final = "unit.list"
+UNIT_READ: Final = "unit.read"
+UNIT_RECORD_TRIGGER: Final = "unit.record_trigger"
 
 # Cedar action group (not an action a route declares): its members need a step-up, i.e. a
 # fresh password + TOTP within STEP_UP_MAX_AGE_SECONDS (policies/00_baseline.cedar).
@@ -55,6 +74,7 @@ STEP_UP_ACTIONS: frozenset[str] = frozenset(
         ADMIN_ROLE_REJECT,
         ADMIN_ROLE_REVOKE,
         ADMIN_USER_RESET_MFA,
+        ANALYSIS_APPROVE,
     }
 )
 
@@ -87,8 +107,27 @@ ACTION_RESOURCE_TYPES: MappingProxyType[str, frozenset[str]] = MappingProxyType(
         ADMIN_USER_READ: frozenset({"User"}),
         ADMIN_USER_RESET_MFA: frozenset({"User"}),
         ADMIN_USER_UPDATE: frozenset({"User"}),
+        ANALYSIS_APPROVE: frozenset({"Analysis"}),
+        ANALYSIS_CREATE: frozenset({"Unit"}),
+        ANALYSIS_EDIT: frozenset({"Analysis"}),
+        ANALYSIS_LIST: frozenset({"Unit"}),
+        ANALYSIS_READ: frozenset({"Analysis"}),
+        ANALYSIS_RETURN: frozenset({"Analysis"}),
+        ANALYSIS_SUBMIT: frozenset({"Analysis"}),
+        ANALYSIS_UPDATE_MEASURE_STATUS: frozenset({"Analysis"}),
+        ASSET_CREATE: frozenset({"Unit"}),
+        ASSET_EDIT: frozenset({"Asset"}),
+        ASSET_LIST: frozenset({"Unit"}),
+        ASSET_READ: frozenset({"Asset"}),
         AUDIT_READ_STATUS: frozenset({"Application"}),
         HOME_VIEW: frozenset({"Application"}),
+        NOTICE_ACKNOWLEDGE: frozenset({"User"}),
+        OPERATOR_SET_SUPERVISORS: frozenset({"Operator"}),
+        UNIT_APPOINT: frozenset({"Unit"}),
+        UNIT_ASSESS: frozenset({"Unit"}),
+        UNIT_LIST: frozenset({"Application"}),
+        UNIT_READ: frozenset({"Unit"}),
+        UNIT_RECORD_TRIGGER: frozenset({"Unit"}),
     }
 )
 

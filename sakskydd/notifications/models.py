@@ -7,7 +7,7 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index
+from sqlalchemy import JSON, Enum, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sakskydd.db import Base, CreatedAt, UUIDPrimaryKey
@@ -38,3 +38,18 @@ class Notice(UUIDPrimaryKey, CreatedAt, Base):
     # Non-sensitive parameters only (time, a role name); never codes, tokens or secrets.
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     read_at: Mapped[dt.datetime | None]
+
+
+class SentReminder(UUIDPrimaryKey, CreatedAt, Base):
+    """A reminder that went out; the unique key makes `sakskydd reminders run` idempotent."""
+
+    __tablename__ = "sent_reminder"
+    __table_args__ = (UniqueConstraint("kind", "subject_id", "user_id", "stage"),)
+
+    kind: Mapped[str] = mapped_column(String(40))
+    subject_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    # What this reminder is about in time, e.g. "due:2027-03-01" or "overdue:2027-03-01" or
+    # "ack:2", so a new due date or a later stage reminds again but a rerun does not.
+    stage: Mapped[str] = mapped_column(String(40))
+    due_on: Mapped[dt.date | None]

@@ -26,6 +26,8 @@ UNIT = EntityRef("Unit", "unit")
 ME = EntityRef("User", "me")
 OTHER = EntityRef("User", "other")
 PENDING = EntityRef("RoleAssignment", "pending")
+ANALYSIS = EntityRef("Analysis", "analysis")
+ASSET = EntityRef("Asset", "asset")
 FRESH = {"mfa": True, "auth_age_seconds": 10}
 STALE = {"mfa": True, "auth_age_seconds": 301}
 
@@ -41,7 +43,7 @@ def world(**me_overrides: Any) -> list[dict[str, Any]]:
         active=True,
         clearance=4,
         operator=KOMMUN,
-        operator_roles={"admin": [KOMMUN], "revisor": [KOMMUN], "chef": [KOMMUN]},
+        operator_roles={"admin": [KOMMUN], "revisor": [KOMMUN], "chef": [KOMMUN, BOLAG]},
         unit_roles={"samordnare": [UNIT]},
         admin_operator_kinds={"kommun"},
     )
@@ -58,13 +60,19 @@ def world(**me_overrides: Any) -> list[dict[str, Any]]:
             {"user": OTHER, "requested_by": EntityRef("User", "x"), "role": "chef", "classification": 0},
             [KOMMUN],
         ),
+        entity(
+            ANALYSIS,
+            {"unit": UNIT, "classification": 0, "created_by": OTHER, "authors": frozenset({OTHER})},
+            [UNIT],
+        ),
+        entity(ASSET, {"unit": UNIT, "classification": 0, "created_by": OTHER}, [UNIT]),
         application_entity(),
     ]
 
 
 def sample_resource(action: str) -> EntityRef:
     kind = sorted(perm.ACTION_RESOURCE_TYPES[action])[0]
-    if action.startswith("account."):
+    if action.startswith("account.") or action == perm.NOTICE_ACKNOWLEDGE:
         return ME
     return {
         "Application": APPLICATION_REF,
@@ -72,6 +80,8 @@ def sample_resource(action: str) -> EntityRef:
         "Operator": BOLAG,
         "Unit": UNIT,
         "RoleAssignment": PENDING,
+        "Analysis": ANALYSIS,
+        "Asset": ASSET,
     }[kind]
 
 

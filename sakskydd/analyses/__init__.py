@@ -1,0 +1,1 @@
+"""Säkerhetsskyddsanalyser per unit and cycle, their plan (measures), workflow and versions."""

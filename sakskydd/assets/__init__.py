@@ -1,0 +1,1 @@
+"""The asset register (skyddsvärda objekt), holders, and status-change notices to holders."""

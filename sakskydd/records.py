@@ -1,0 +1,64 @@
+"""What every domain service shares: Swedish rule errors, optimistic versions, change tracking."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sakskydd.classification import check_text_marking
+
+
+class DomainError(Exception):
+    """A domain rule was broken; the message is Swedish and safe to show to the user."""
+
+
+class StaleRecord(DomainError):
+    """Someone else saved the record after this form was opened (optimistic version column)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Någon annan har ändrat uppgifterna under tiden. Dina ändringar är kvar i formuläret; "
+            "jämför dem med de nya uppgifterna och spara igen."
+        )
+
+
+class MissingAttestation(DomainError):
+    def __init__(self) -> None:
+        super().__init__(
+            "Intyga att fritexten inte innehåller säkerhetsskyddsklassificerade uppgifter, "
+            "eller lämna fritextfälten tomma."
+        )
+
+
+def check_version(record: Any, version: int | None) -> None:
+    """Raise StaleRecord unless the submitted version is the stored one (None: a new form)."""
+    if version is None or record.version != version:
+        raise StaleRecord()
+
+
+def check_free_text(texts: Iterable[str | None], *, attested: bool, marking: int = 0, ceiling: int) -> None:
+    """The storage guard for a record's own free text: attested, and not marked above the ceiling.
+
+    Raises MissingAttestation or classification.ClassificationAboveCeiling.
+    """
+    check_text_marking(marking, ceiling)
+    if any(t and t.strip() for t in texts) and not attested:
+        raise MissingAttestation()
+
+
+def apply_changes(record: Any, values: Mapping[str, Any]) -> list[str]:
+    """Set the attributes that differ; return their names in a stable order (for the audit event)."""
+    changed = []
+    for name, value in values.items():
+        if getattr(record, name) != value:
+            setattr(record, name, value)
+            changed.append(name)
+    return sorted(changed)
+
+
+def clean_text(value: str | None) -> str | None:
+    """Strip a form's free text; an empty answer is stored as None."""
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None

@@ -1,0 +1,70 @@
+"""Form pieces every domain form shares: the attestation, the marking, the hidden version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, HiddenField, IntegerField, SelectField
+from wtforms.validators import Optional
+
+from sakskydd.accounts.forms import REQUIRED
+from sakskydd.classification import (
+    ATTESTATION_TEXT,
+    CLASSIFICATION_LABELS,
+    allowed_text_markings,
+    ceiling_message,
+)
+
+__all__ = ["BAD_DATE", "REQUIRED", "GuardedForm", "ceiling"]
+
+ATTESTATION_REQUIRED = (
+    "Du måste intyga att fritexten inte innehåller säkerhetsskyddsklassificerade uppgifter."
+)
+BAD_DATE = "Ange ett datum som ÅÅÅÅ-MM-DD."
+
+
+def ceiling() -> int:
+    return int(current_app.config["SAKSKYDD_SETTINGS"].max_classification)
+
+
+class GuardedForm(FlaskForm):
+    """A form with free text: the storage guard (DOMAIN.md) runs as part of validation.
+
+    Subclasses list their free-text fields in `free_text_fields`. Filled free text needs the
+    attestation; the record's own marking may not exceed the deployment's ceiling.
+    """
+
+    free_text_fields: tuple[str, ...] = ()
+
+    attested = BooleanField(ATTESTATION_TEXT)
+    marking = SelectField("Informationens säkerhetsskyddsklass", coerce=int, default=0)
+    version = IntegerField(widget=HiddenField.widget, validators=[Optional()])
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Every level is listed so a user can say what a text would be; the guard refuses the
+        # ones above the ceiling with an explanation instead of hiding them.
+        self.marking.choices = [(level, label) for level, label in CLASSIFICATION_LABELS.items()]
+
+    def has_free_text(self) -> bool:
+        return any((getattr(self, name).data or "").strip() for name in self.free_text_fields)
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        valid = super().validate(extra_validators)
+        if self.marking.data is not None and self.marking.data not in allowed_text_markings(ceiling()):
+            self.marking.errors = [*self.marking.errors, ceiling_message(self.marking.data, ceiling())]
+            valid = False
+        if self.has_free_text() and not self.attested.data:
+            self.attested.errors = [*self.attested.errors, ATTESTATION_REQUIRED]
+            valid = False
+        return valid
+
+    def error_messages(self) -> list[str]:
+        """Every error with its field label, for the summary at the top of the page."""
+        messages = []
+        for field in self:
+            for error in field.errors:
+                messages.append(f"{field.label.text}: {error}" if field.label.text else str(error))
+        return messages
