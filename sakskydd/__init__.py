@@ -52,6 +52,8 @@ def _configure(app: Flask, settings: Settings) -> None:
         # every form; the Origin/Sec-Fetch-Site check in web.hardening replaces it.
         WTF_CSRF_SSL_STRICT=False,
         WTF_CSRF_TIME_LIMIT=None,
+        # WTForms' own messages come from its Swedish catalogue (web/formbase.py), not Babel.
+        WTF_I18N_ENABLED=False,
         SESSION_COOKIE_NAME="__Host-sakskydd",
         SESSION_COOKIE_SECURE=True,
         SESSION_COOKIE_HTTPONLY=True,
@@ -61,6 +63,8 @@ def _configure(app: Flask, settings: Settings) -> None:
         RATELIMIT_HEADERS_ENABLED=False,
     )
     app.jinja_env.autoescape = True
+    # Links to another part of the app are shown only when that part is installed.
+    app.jinja_env.globals["has_endpoint"] = lambda name: name in app.view_functions
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
     if settings.trusted_proxies:

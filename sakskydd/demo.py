@@ -18,6 +18,7 @@ from sakskydd import audit
 from sakskydd.accounts.models import AssignmentStatus, Role, RoleAssignment, User
 from sakskydd.audit.tags import Event
 from sakskydd.db import utcnow
+from sakskydd.demo_casework import load_casework
 from sakskydd.extensions import db
 from sakskydd.organisations.models import Operator, OperatorKind, OrgUnit, UnitKind
 
@@ -122,6 +123,7 @@ def load_demo() -> str:
         f"Adress: {settings.base_url}",
         "",
     ]
+    users: dict[str, User] = {}
     for username, name, role, scope in ACCOUNTS:
         password = "-".join(secrets.token_urlsafe(4) for _ in range(4))
         secret = pyotp.random_base32(length=32)
@@ -137,6 +139,7 @@ def load_demo() -> str:
         )
         db.add(user)
         db.flush()
+        users[username] = user
         user.totp_secret = secret
         if role.scope == "unit":
             assignment = RoleAssignment(
@@ -163,9 +166,11 @@ def load_demo() -> str:
         'Lägg in TOTP-nyckeln i en autentiseringsapp, eller: python -c "import pyotp; '
         "print(pyotp.TOTP('NYCKEL').now())\"",
     ]
+    db.flush()
+    casework = load_casework(operators, units, users)
     audit.record(
         Event.DEMO_LOADED,
-        detail={"operators": len(operators), "units": len(units), "accounts": len(ACCOUNTS)},
+        detail={"operators": len(operators), "units": len(units), "accounts": len(ACCOUNTS), **casework},
     )
     db.commit()
     text = "\n".join(lines) + "\n"

@@ -31,7 +31,7 @@ class MissingAttestation(DomainError):
 
 
 def check_version(record: Any, version: int | None) -> None:
-    """Raise StaleRecord unless the submitted version is the stored one (None: a new form)."""
+    """Raise StaleRecord unless the submitted version is the stored one (a missing one is stale)."""
     if version is None or record.version != version:
         raise StaleRecord()
 

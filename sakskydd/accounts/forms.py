@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from sakskydd.accounts.passwords import MAX_LENGTH
+from sakskydd.web.formbase import SwedishForm
 
 REQUIRED = "Fältet måste fyllas i."
 
 
-class LoginForm(FlaskForm):
+class LoginForm(SwedishForm):
     username = StringField("Användarnamn", validators=[DataRequired(REQUIRED), Length(max=200)])
     password = PasswordField("Lösenord", validators=[DataRequired(REQUIRED), Length(max=MAX_LENGTH)])
     next = HiddenField()
 
 
-class CodeForm(FlaskForm):
+class CodeForm(SwedishForm):
     code = StringField(
         "Sexsiffrig kod från din autentiseringsapp",
         validators=[DataRequired(REQUIRED), Length(max=20)],
@@ -25,7 +25,7 @@ class CodeForm(FlaskForm):
     )
 
 
-class RecoveryForm(FlaskForm):
+class RecoveryForm(SwedishForm):
     code = StringField(
         "Återställningskod",
         validators=[DataRequired(REQUIRED), Length(max=40)],
@@ -33,7 +33,7 @@ class RecoveryForm(FlaskForm):
     )
 
 
-class NewPasswordForm(FlaskForm):
+class NewPasswordForm(SwedishForm):
     password = PasswordField(
         "Nytt lösenord (minst 15 tecken)",
         validators=[DataRequired(REQUIRED), Length(max=MAX_LENGTH)],
@@ -54,7 +54,7 @@ class ChangePasswordForm(NewPasswordForm):
     )
 
 
-class StepUpForm(FlaskForm):
+class StepUpForm(SwedishForm):
     password = PasswordField(
         "Lösenord",
         validators=[DataRequired(REQUIRED), Length(max=MAX_LENGTH)],
@@ -68,7 +68,7 @@ class StepUpForm(FlaskForm):
     next = HiddenField()
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(SwedishForm):
     """A button that changes state: CSRF token only (plus where to come back after step-up)."""
 
     next = HiddenField()

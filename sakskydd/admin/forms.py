@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from sakskydd.accounts.forms import REQUIRED
+from sakskydd.web.formbase import SwedishForm
 
 ROLE_LABELS = {
     "samordnare": "Säkerhetsskyddssamordnare",
@@ -32,26 +32,26 @@ UNIT_KIND_LABELS = {
 }
 
 
-class UserCreateForm(FlaskForm):
+class UserCreateForm(SwedishForm):
     username = StringField("Användarnamn", validators=[DataRequired(REQUIRED), Length(max=64)])
     display_name = StringField("Namn", validators=[DataRequired(REQUIRED), Length(max=200)])
     email = StringField("E-postadress", validators=[DataRequired(REQUIRED), Length(max=254)])
     operator = SelectField("Verksamhetsutövare", validators=[DataRequired(REQUIRED)])
 
 
-class UserEditForm(FlaskForm):
+class UserEditForm(SwedishForm):
     display_name = StringField("Namn", validators=[DataRequired(REQUIRED), Length(max=200)])
     email = StringField("E-postadress", validators=[DataRequired(REQUIRED), Length(max=254)])
     version = IntegerField(widget=HiddenField.widget, validators=[Optional()])
 
 
-class RoleGrantForm(FlaskForm):
+class RoleGrantForm(SwedishForm):
     role = SelectField("Roll", choices=list(ROLE_LABELS.items()), validators=[DataRequired(REQUIRED)])
     scope = SelectField("Gäller för (enhet eller verksamhetsutövare)", validators=[DataRequired(REQUIRED)])
     next = HiddenField()
 
 
-class ClearanceForm(FlaskForm):
+class ClearanceForm(SwedishForm):
     clearance = SelectField(
         "Behörighetsnivå",
         choices=[(str(k), v) for k, v in CLEARANCE_LABELS.items()],
@@ -61,21 +61,21 @@ class ClearanceForm(FlaskForm):
     next = HiddenField()
 
 
-class OperatorCreateForm(FlaskForm):
+class OperatorCreateForm(SwedishForm):
     name = StringField("Namn", validators=[DataRequired(REQUIRED), Length(max=200)])
     kind = SelectField("Typ", choices=list(OPERATOR_KIND_LABELS.items()), validators=[DataRequired(REQUIRED)])
     org_number = StringField("Organisationsnummer (NNNNNN-NNNN)", validators=[Optional(), Length(max=11)])
     parent = SelectField("Ägs av (för bolag)", validators=[Optional()])
 
 
-class OperatorEditForm(FlaskForm):
+class OperatorEditForm(SwedishForm):
     name = StringField("Namn", validators=[DataRequired(REQUIRED), Length(max=200)])
     org_number = StringField("Organisationsnummer (NNNNNN-NNNN)", validators=[Optional(), Length(max=11)])
     is_active = BooleanField("Aktiv")
     version = IntegerField(widget=HiddenField.widget, validators=[Optional()])
 
 
-class UnitForm(FlaskForm):
+class UnitForm(SwedishForm):
     name = StringField("Namn", validators=[DataRequired(REQUIRED), Length(max=200)])
     kind = SelectField("Typ", choices=list(UNIT_KIND_LABELS.items()), validators=[DataRequired(REQUIRED)])
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, IntegerField, SelectField
 from wtforms.validators import Optional
 
@@ -16,6 +15,7 @@ from sakskydd.classification import (
     allowed_text_markings,
     ceiling_message,
 )
+from sakskydd.web.formbase import SwedishForm
 
 __all__ = ["BAD_DATE", "REQUIRED", "GuardedForm", "ceiling"]
 
@@ -29,7 +29,7 @@ def ceiling() -> int:
     return int(current_app.config["SAKSKYDD_SETTINGS"].max_classification)
 
 
-class GuardedForm(FlaskForm):
+class GuardedForm(SwedishForm):
     """A form with free text: the storage guard (DOMAIN.md) runs as part of validation.
 
     Subclasses list their free-text fields in `free_text_fields`. Filled free text needs the
@@ -46,15 +46,18 @@ class GuardedForm(FlaskForm):
         super().__init__(*args, **kwargs)
         # Every level is listed so a user can say what a text would be; the guard refuses the
         # ones above the ceiling with an explanation instead of hiding them.
-        self.marking.choices = [(level, label) for level, label in CLASSIFICATION_LABELS.items()]
+        if getattr(self, "marking", None) is not None:
+            self.marking.choices = [(level, label) for level, label in CLASSIFICATION_LABELS.items()]
 
     def has_free_text(self) -> bool:
         return any((getattr(self, name).data or "").strip() for name in self.free_text_fields)
 
     def validate(self, extra_validators: Any = None) -> bool:
         valid = super().validate(extra_validators)
-        if self.marking.data is not None and self.marking.data not in allowed_text_markings(ceiling()):
-            self.marking.errors = [*self.marking.errors, ceiling_message(self.marking.data, ceiling())]
+        marking = getattr(self, "marking", None)
+        over = marking is not None and marking.data not in (None, *allowed_text_markings(ceiling()))
+        if over:
+            marking.errors = [*marking.errors, ceiling_message(marking.data, ceiling())]
             valid = False
         if self.has_free_text() and not self.attested.data:
             self.attested.errors = [*self.attested.errors, ATTESTATION_REQUIRED]

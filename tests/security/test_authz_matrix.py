@@ -15,7 +15,18 @@ from factories import Person, make_operator, make_unit, make_user, session_cooki
 from flask import Flask, url_for
 
 from sakskydd.accounts.models import AssignmentStatus, Role, RoleAssignment
+from sakskydd.analyses.models import (
+    AnalysisAsset,
+    AnalysisReference,
+    AnalysisStatus,
+    Measure,
+    MeasureArea,
+    ReferenceKind,
+    SecurityAnalysis,
+)
+from sakskydd.assets.models import AssetType, ProtectedAsset
 from sakskydd.authz.enforcement import PUBLIC_ENDPOINTS, declared_action
+from sakskydd.classification import DamageLevel
 from sakskydd.db import utcnow
 from sakskydd.extensions import db
 
@@ -58,7 +69,37 @@ EXPECTATIONS: dict[str, str] = {
     "admin.units": "admin",
     "admin.unit_new": "admin",
     "admin.unit_edit": "admin",
+    # Säkerhetsskyddsanalyser
+    "analyses.index": "coord_chef",
+    "analyses.create": "coord",
+    "analyses.detail": "coord_chef",
+    "analyses.compare": "coord_chef",
+    "analyses.edit": "coord",
+    "analyses.new_version": "coord",
+    "analyses.add_reference": "coord",
+    "analyses.remove_reference": "coord",
+    "analyses.link_asset": "coord",
+    "analyses.unlink_asset": "coord",
+    "analyses.measure": "coord",
+    "analyses.remove_measure": "coord",
+    "analyses.measure_status": "coord",
+    "analyses.submit": "coord",
+    "analyses.return_": "chef",
+    "analyses.approve": "chef",
 }
+
+# Domain kinds: who can load the object (others get 404, like a missing id) and who may act on
+# it once loaded (others get 403). Objects outside the actor's organisation are always 404.
+COORDINATORS = {Role.SAMORDNARE, Role.ERSATTARE}
+DOMAIN_KINDS: dict[str, tuple[set[Role], set[Role]]] = {
+    "coord": (COORDINATORS | {Role.CHEF}, COORDINATORS),
+    "coord_chef": (COORDINATORS | {Role.CHEF}, COORDINATORS | {Role.CHEF}),
+    "chef": (COORDINATORS | {Role.CHEF}, {Role.CHEF}),
+    "chef_operator": ({Role.CHEF}, {Role.CHEF}),
+    "unit_list": (set(), COORDINATORS | {Role.CHEF}),
+}
+# An allowed request may still be refused by the service (a form error: 200, a stale version: 409).
+ALLOWED = {200, 303, 409}
 
 
 def test_every_route_is_public_or_declared_and_in_the_matrix(app: Flask) -> None:
@@ -91,6 +132,54 @@ class World:
     own_operator: Any
     foreign_operator: Any
     targets: dict[bool, dict[str, str]]
+    own_unit: Any = None
+
+
+def _casework(unit: Any, author: Any) -> dict[str, str]:
+    """A unit's records for the domain routes: an asset, an approved analysis and a draft with parts."""
+    asset = ProtectedAsset(
+        unit_id=unit.id,
+        type=AssetType.SYSTEM,
+        name="Matrisobjekt",
+        damage_level=DamageLevel.MINOR,
+        owner="Ägare",
+        created_by_id=author.id,
+    )
+    db.add(asset)
+    db.flush()
+    approved = SecurityAnalysis(
+        unit_id=unit.id,
+        cycle_year=2025,
+        title="Fastställd",
+        status=AnalysisStatus.APPROVED,
+        created_by_id=author.id,
+        decided_at=utcnow(),
+    )
+    draft = SecurityAnalysis(unit_id=unit.id, cycle_year=2026, title="Utkast", created_by_id=author.id)
+    db.add_all([approved, draft])
+    db.flush()
+    reference = AnalysisReference(
+        analysis_id=draft.id, unit_id=unit.id, kind=ReferenceKind.THREAT, reference="Dnr 1"
+    )
+    link = AnalysisAsset(analysis_id=draft.id, asset_id=asset.id, damage_level=DamageLevel.MINOR)
+    measure = Measure(
+        analysis_id=draft.id,
+        unit_id=unit.id,
+        area=MeasureArea.PHYSICAL,
+        title="Lås",
+        responsible_function="Lokalansvarig",
+        due_on=utcnow().date(),
+    )
+    db.add_all([reference, link, measure])
+    db.commit()
+    return {
+        "analysis_id": str(draft.id),
+        "other_analysis_id": str(approved.id),
+        "reference_id": str(reference.id),
+        "link_id": str(link.id),
+        "measure_id": str(measure.id),
+        "asset_id": str(asset.id),
+    }
 
 
 def _world(app: Flask) -> World:
@@ -123,13 +212,23 @@ def _world(app: Flask) -> World:
             "unit_id": str(unit.id),
             "assignment_id": str(pending.id),
             "revoke_id": str(active.id),
+            **_casework(unit, target.user),
         }
-    return World(own, foreign, targets)
+    return World(own, foreign, targets, own_unit)
 
 
 def _expected(kind: str, role: Role | None, is_own: bool, has_object: bool) -> set[int]:
     if role is None:
         return {303, 401}  # to the login page (GET) or 401 (POST)
+    if kind in DOMAIN_KINDS:
+        loaders, actors = DOMAIN_KINDS[kind]
+        if not has_object:
+            return ALLOWED if role in actors else {403}
+        if not is_own or role not in loaders:
+            return {404}
+        return ALLOWED if role in actors else {403}
+    if kind == "self_object":  # an object addressed to the actor (a notice): anyone else's is 404
+        return ALLOWED if is_own else {404}
     if kind == "self":
         return {200, 303}
     allowed = role == Role.ADMIN
@@ -149,6 +248,8 @@ def _url(app: Flask, endpoint: str, arguments: set[str], values: dict[str, str],
             params[name] = values["revoke_id"] if endpoint == "admin.role_revoke" else values["assignment_id"]
         else:
             params[name] = values[name]
+    if endpoint == "analyses.compare":
+        params["med"] = values["other_analysis_id"]
     with app.test_request_context():
         return url_for(endpoint, **params)
 
@@ -168,7 +269,8 @@ def test_authorization_matrix(app: Flask, role: Role | None, clearance: int) -> 
     client = app.test_client()
     own_session = "00000000-0000-0000-0000-000000000000"
     if role is not None:
-        scope = make_unit(world.own_operator) if role.scope == "unit" else world.own_operator
+        # A unit role is held in the own side's unit, so the domain routes have an own object.
+        scope = world.own_unit if role.scope == "unit" else world.own_operator
         actor: Person = make_user(app, world.own_operator, roles=[(role, scope)], clearance=clearance)
         session_cookie(client, app, actor)
     token = _csrf(client) if role is not None else ""
