@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml setup.py | sha256sum | cut -c1-12)
 export SAKSKYDD_INSTANCE_PATH ?= $(CURDIR)/instance
 
-.PHONY: run test lint demo venv system-deps test-sqlite test-postgresql test-browser bench clean
+.PHONY: run test lint demo venv system-deps bench clean
 
 venv: $(STAMP)
 

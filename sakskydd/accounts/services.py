@@ -430,6 +430,7 @@ def activate_account(token: str, new_password: str, passwords: Passwords) -> Use
     user = db.get(User, row.user_id)
     if user is None or not user.is_active:
         raise TokenInvalid("Länken är ogiltig, redan använd eller för gammal. Be administratören om en ny.")
+    had_password = user.password_hash is not None
     set_password(user, new_password, passwords)
     result = db.execute(
         update(ActivationToken)
@@ -449,4 +450,7 @@ def activate_account(token: str, new_password: str, passwords: Passwords) -> Use
         target_id=str(user.id),
         changed=["password_hash"],
     )
+    if had_password:
+        # A reissued link replaced an existing password: the owner is told (ASVS 6.3.7).
+        notify_user(user, NoticeKind.PASSWORD_CHANGED, {"at": utcnow().isoformat(timespec="minutes")})
     return user

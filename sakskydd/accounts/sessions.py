@@ -88,6 +88,14 @@ class ServerSessionInterface(SessionInterface):
     def _signer(self, app: Flask) -> Signer:
         return Signer(app.secret_key, salt="sakskydd-session", digest_method=hashlib.sha256)  # type: ignore[arg-type]
 
+    def _purge_now_and_then(self, now: dt.datetime) -> None:
+        # Every anonymous visit to the login page holds a CSRF token in a row; old rows are
+        # removed at most once a minute per process, so the table cannot grow without bound.
+        last = getattr(self, "_last_purge", None)
+        if last is None or now - last > dt.timedelta(minutes=1):
+            self._last_purge = now
+            purge_expired_sessions(int(self.idle.total_seconds()), now)
+
     def open_session(self, app: Flask, request: Request) -> ServerSession:
         raw = request.cookies.get(COOKIE_NAME)
         if not raw or len(raw) > 200:
@@ -132,6 +140,7 @@ class ServerSessionInterface(SessionInterface):
             db.execute(delete(UserSession).where(UserSession.id == row.id))
             row = None
         if row is None:
+            self._purge_now_and_then(now)
             token = secrets.token_urlsafe(32)
             created = session.created_at or now
             row = UserSession(

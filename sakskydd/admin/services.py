@@ -134,9 +134,11 @@ def resend_activation(actor: User, user: User, *, activation_hours: int) -> str:
     if not user.is_active:
         raise AdminError("Kontot är inaktiverat. Aktivera det först.")
     token = issue_activation_token(user, actor_id=actor.id if actor else None, hours=activation_hours)
-    audit.record(
-        Event.ACCOUNT_UPDATED, target=user, changed=["activation_token"]
-    )
+    audit.record(Event.ACCOUNT_UPDATED, target=user, changed=["activation_token"])
+    if user.password_hash is not None:
+        # An activated account: the link can replace the password, so its owner is told at once
+        # (the administrator triggers a reset but never learns or chooses the password).
+        notify_user(user, NoticeKind.ACTIVATION_REISSUED, {"at": utcnow().isoformat(timespec="minutes")})
     return token
 
 

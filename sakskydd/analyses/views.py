@@ -44,7 +44,7 @@ from sakskydd.analyses.models import (
 )
 from sakskydd.assets.models import ProtectedAsset
 from sakskydd.authz import permissions as perm
-from sakskydd.authz.enforcement import authorize, is_allowed, parse_uuid, require
+from sakskydd.authz.enforcement import allowed_actions, authorize, is_allowed, parse_uuid, require
 from sakskydd.classification import (
     CLASSIFICATION_LABELS,
     DAMAGE_LEVEL_LABELS,
@@ -182,14 +182,17 @@ def detail(analysis: SecurityAnalysis, analysis_id: str) -> Any:
     db.commit()
     unit = db.get(OrgUnit, analysis.unit_id)
     others = [a for a in services.unit_analyses(analysis.unit_id, _me().clearance) if a.id != analysis.id]
+    allowed = allowed_actions(
+        analysis,
+        [perm.ANALYSIS_EDIT, perm.ANALYSIS_SUBMIT, perm.ANALYSIS_RETURN, perm.ANALYSIS_UPDATE_MEASURE_STATUS],
+    )
     can = {
-        "edit": analysis.is_editable and is_allowed(perm.ANALYSIS_EDIT, analysis),
-        "new_version": analysis.status == AnalysisStatus.APPROVED
-        and is_allowed(perm.ANALYSIS_EDIT, analysis),
-        "submit": analysis.is_editable and is_allowed(perm.ANALYSIS_SUBMIT, analysis),
-        "review": analysis.status == AnalysisStatus.SUBMITTED and is_allowed(perm.ANALYSIS_RETURN, analysis),
+        "edit": analysis.is_editable and perm.ANALYSIS_EDIT in allowed,
+        "new_version": analysis.status == AnalysisStatus.APPROVED and perm.ANALYSIS_EDIT in allowed,
+        "submit": analysis.is_editable and perm.ANALYSIS_SUBMIT in allowed,
+        "review": analysis.status == AnalysisStatus.SUBMITTED and perm.ANALYSIS_RETURN in allowed,
         "measure_status": analysis.status != AnalysisStatus.SUBMITTED
-        and is_allowed(perm.ANALYSIS_UPDATE_MEASURE_STATUS, analysis),
+        and perm.ANALYSIS_UPDATE_MEASURE_STATUS in allowed,
     }
     users = _names(
         {t.actor_id for t in analysis.transitions} | {analysis.created_by_id, analysis.decided_by_id}

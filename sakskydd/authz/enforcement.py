@@ -60,16 +60,37 @@ def request_context() -> dict[str, Any]:
     return {"mfa": mfa_at is not None, "auth_age_seconds": max(age, 0)}
 
 
-def decide(action: str, resource: Any = None) -> Decision:
-    """Decide for the current user on a model object (or the application when None)."""
+def _user_entities(user: Any) -> list[dict[str, Any]]:
+    """The current user's entities: read fresh from the database once per request, then reused
+    by every decision of that request (the route's and the page's buttons)."""
+    cached = g.get("_authz_user_entities")
+    if cached is None or cached[0] != user.id:
+        cached = (user.id, ent.user_entity(db, user))
+        g._authz_user_entities = cached
+    return list(cached[1])
+
+
+def forget_user_entities() -> None:
+    """After a change to the current user's roles within a request, decide on fresh entities."""
+    g.pop("_authz_user_entities", None)
+
+
+def _request_entities(resource: Any) -> tuple[Any, Any, list[dict[str, Any]]]:
+    """The current user, the resource's reference and the entities of a decision about it."""
     user = current_user._get_current_object()
-    entities = ent.user_entity(db, user)
+    entities = _user_entities(user)
     if resource is None:
         resource_ref = ent.application_ref()
         entities.append(ent.application_entity())
     else:
         resource_ref, more = ent.resource_entities(db, resource)
         entities.extend(more)
+    return user, resource_ref, entities
+
+
+def decide(action: str, resource: Any = None) -> Decision:
+    """Decide for the current user on a model object (or the application when None)."""
+    user, resource_ref, entities = _request_entities(resource)
     return engine().decide(ent.user_ref(user), action, resource_ref, request_context(), entities)
 
 
@@ -78,6 +99,20 @@ def is_allowed(action: str, resource: Any = None) -> bool:
     if not current_user.is_authenticated:
         return False
     return decide(action, resource).allowed
+
+
+def allowed_actions(resource: Any, actions: Any) -> set[str]:
+    """Which of `actions` the current user may take on `resource` (for a page's buttons; no audit).
+
+    The resource's entities are built once for all the actions. Display only: every route
+    decides again through its own @authorize.
+    """
+    if not current_user.is_authenticated:
+        return set()
+    user, resource_ref, entities = _request_entities(resource)
+    context = request_context()
+    principal = ent.user_ref(user)
+    return {a for a in actions if engine().decide(principal, a, resource_ref, context, entities).allowed}
 
 
 def record_denial(action: str, decision: Decision | None, target: Any = None, reason: str = "policy") -> None:

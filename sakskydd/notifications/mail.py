@@ -6,6 +6,7 @@ import os
 import re
 import secrets
 import smtplib
+import ssl
 from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -50,13 +51,16 @@ def send_mail(to: str, subject: str, body: str) -> None:
 def _send_smtp(url: str, message: EmailMessage) -> None:
     parts = urlsplit(url)
     port = parts.port or (465 if parts.scheme == "smtps" else 587)
+    # TLS always verifies the server's certificate and name (smtplib does not by default).
+    context = ssl.create_default_context()
+    host = parts.hostname or "localhost"
     if parts.scheme == "smtps":
-        client: smtplib.SMTP = smtplib.SMTP_SSL(parts.hostname or "localhost", port, timeout=20)
+        client: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=20, context=context)
     else:
-        client = smtplib.SMTP(parts.hostname or "localhost", port, timeout=20)
+        client = smtplib.SMTP(host, port, timeout=20)
     with client:
         if parts.scheme == "smtp+starttls" or (parts.scheme == "smtp" and port == 587):
-            client.starttls()
+            client.starttls(context=context)
         if parts.username:
             client.login(unquote(parts.username), unquote(parts.password or ""))
         client.send_message(message)

@@ -25,6 +25,7 @@ class NoticeKind(enum.StrEnum):
     ROLE_REVOKED = "role_revoked"
     SESSIONS_ENDED = "sessions_ended"
     APPROVAL_REQUESTED = "approval_requested"
+    ACTIVATION_REISSUED = "activation_reissued"
     ANALYSIS_SUBMITTED = "analysis_submitted"
     ANALYSIS_RETURNED = "analysis_returned"
     ANALYSIS_APPROVED = "analysis_approved"

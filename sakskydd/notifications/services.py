@@ -25,6 +25,7 @@ EMAILED_KINDS = frozenset(
         NoticeKind.ACCOUNT_LOCKED,
         NoticeKind.ROLE_GRANTED,
         NoticeKind.ROLE_REVOKED,
+        NoticeKind.ACTIVATION_REISSUED,
     }
 )
 

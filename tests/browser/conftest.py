@@ -54,7 +54,8 @@ TIMEOUT_MS = 15_000
 
 
 def _required() -> bool:
-    return bool(os.environ.get("SAKSKYDD_REQUIRE_ALL") or os.environ.get("CI"))
+    ci = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+    return bool(os.environ.get("SAKSKYDD_REQUIRE_ALL")) or ci
 
 
 def _unavailable(reason: str) -> None:

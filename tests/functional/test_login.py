@@ -9,7 +9,7 @@ import threading
 import pyotp
 import pytest
 from factories import csrf_token, login, make_operator, make_user, next_code
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from sakskydd.accounts.models import User, UserSession
 from sakskydd.audit.models import AuditEvent
@@ -250,3 +250,36 @@ def test_a_sealed_value_from_another_row_gives_a_generic_page_and_an_audit_event
     assert len(failed) == 1
     assert '"column":"totp_secret"' in failed[0].payload
     assert db.scalar(select(User.totp_last_step).where(User.id == victim.id)) is None
+
+
+def test_stale_anonymous_session_rows_are_purged_by_new_visits(app, client):
+    import hashlib
+
+    old = UserSession(
+        token_hash=hashlib.sha256(b"gammal").digest(),
+        created_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+        expires_at=dt.datetime(2020, 1, 1, 10, tzinfo=dt.UTC),
+        last_seen_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+        data={},
+    )
+    db.add(old)
+    db.commit()
+    old_id = old.id
+    app.session_interface._last_purge = None
+    assert client.get("/logga-in").status_code == 200
+    db.expire_all()
+    assert db.get(UserSession, old_id) is None
+    assert db.scalar(select(func.count()).select_from(UserSession)) == 1
+
+
+def test_a_reissued_activation_link_for_an_active_account_is_told_to_its_owner(app):
+    from sakskydd.admin.services import resend_activation
+    from sakskydd.notifications.models import Notice, NoticeKind
+
+    operator = make_operator()
+    person = make_user(app, operator)
+    admin = make_user(app, operator)
+    resend_activation(admin.user, person.user, activation_hours=24)
+    db.commit()
+    kinds = db.scalars(select(Notice.kind).where(Notice.user_id == person.id)).all()
+    assert NoticeKind.ACTIVATION_REISSUED in kinds

@@ -6,6 +6,7 @@ inventory test, so a new route cannot ship without a decision about who may use 
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,7 @@ from sakskydd.authz.enforcement import PUBLIC_ENDPOINTS, declared_action
 from sakskydd.classification import DamageLevel
 from sakskydd.db import utcnow
 from sakskydd.extensions import db
+from sakskydd.organisations.models import Appointment, AppointmentRole
 
 pytestmark = pytest.mark.db
 
@@ -69,6 +71,14 @@ EXPECTATIONS: dict[str, str] = {
     "admin.units": "admin",
     "admin.unit_new": "admin",
     "admin.unit_edit": "admin",
+    # Units and coordinators
+    "units.index": "unit_list",
+    "units.detail": "coord_chef",
+    "units.assess": "coord",
+    "units.appoint": "coord",
+    "units.end_appointment": "coord",
+    "units.record_trigger": "coord",
+    "units.supervisors": "chef_operator",
     # Säkerhetsskyddsanalyser
     "analyses.index": "coord_chef",
     "analyses.create": "coord",
@@ -170,9 +180,17 @@ def _casework(unit: Any, author: Any) -> dict[str, str]:
         responsible_function="Lokalansvarig",
         due_on=utcnow().date(),
     )
-    db.add_all([reference, link, measure])
+    appointment = Appointment(
+        unit_id=unit.id,
+        user_id=author.id,
+        role=AppointmentRole.SAMORDNARE,
+        starts_on=dt.date(2024, 1, 1),
+        recorded_by_id=author.id,
+    )
+    db.add_all([reference, link, measure, appointment])
     db.commit()
     return {
+        "appointment_id": str(appointment.id),
         "analysis_id": str(draft.id),
         "other_analysis_id": str(approved.id),
         "reference_id": str(reference.id),
