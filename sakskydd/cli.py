@@ -1,4 +1,4 @@
-"""The `sakskydd` command: init, demo, serve, users, keys, audit, policies."""
+"""The `sakskydd` command: init, demo, serve, users, keys, audit, policies, reminders."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def register_commands(app: Flask) -> None:
     from sakskydd.audit.cli import audit as audit_group
     from sakskydd.crypto.cli import keys as keys_group
 
-    for group in (audit_group, keys_group, users):
+    for group in (audit_group, keys_group, users, reminders):
         if group.name not in app.cli.commands:
             app.cli.add_command(group)
 
@@ -226,6 +226,37 @@ def users_reset_mfa(username: str) -> None:
     reset_mfa(None, _load_user(username))
     db.commit()
     click.echo("MFA reset; the user enrols again at the next login")
+
+
+reminders = AppGroup(
+    "reminders", help="Påminnelser om uppgifter som snart ska vara klara eller är försenade."
+)
+
+
+@reminders.command("run")
+@click.option(
+    "--dry-run", is_flag=True, help="Visa vad som skulle skickas utan att skicka eller ändra något."
+)
+def reminders_run(dry_run: bool) -> None:
+    """Send today's reminders by e-mail; running it again the same day sends nothing new."""
+    from sakskydd.notifications.reminders import send_reminders
+
+    result = send_reminders(dry_run=dry_run)
+    if dry_run:
+        for planned in result.planned:
+            click.echo(f"{planned.username} ({planned.user_id}): {planned.item.kind.value} {planned.stage}")
+        click.echo(
+            f"Torrkörning: {len(result.planned)} påminnelser till {result.users} användare skulle skickas. "
+            "Inget har skickats eller ändrats."
+        )
+        return
+    click.echo(f"Skickade {result.sent} påminnelser i {result.mails} e-postmeddelanden.")
+    if result.skipped:
+        click.echo(f"{result.skipped} påminnelser hade redan skickats av en samtidig körning.")
+    if result.failed:
+        raise click.ClickException(
+            f"{result.failed} påminnelser kunde inte skickas; de skickas vid nästa körning."
+        )
 
 
 _attach_static_groups()

@@ -284,6 +284,8 @@ def upgrade() -> None:
             name=op.f("uq_sent_reminder_kind_subject_id_user_id_stage"),
         ),
     )
+    with op.batch_alter_table("sent_reminder", schema=None) as batch_op:
+        batch_op.create_index("ix_sent_reminder_user_subject", ["user_id", "subject_id"], unique=False)
     op.create_table(
         "analysis_asset",
         sa.Column("analysis_id", sa.Uuid(), nullable=False),
@@ -629,6 +631,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_analysis_asset_asset_id"))
 
     op.drop_table("analysis_asset")
+    with op.batch_alter_table("sent_reminder", schema=None) as batch_op:
+        batch_op.drop_index("ix_sent_reminder_user_subject")
+
     op.drop_table("sent_reminder")
     with op.batch_alter_table("security_analysis", schema=None) as batch_op:
         batch_op.drop_index("ix_security_analysis_unit_status")

@@ -7,6 +7,7 @@ rotation (a new token at login, after MFA, after step-up and on privilege change
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import secrets
@@ -112,7 +113,9 @@ class ServerSessionInterface(SessionInterface):
             expire_session(row)
             db.commit()
             return ServerSession()
-        session = ServerSession(dict(row.data or {}), row)
+        # A deep copy: flash() appends to a list inside the data, which a shallow copy would
+        # share with the row, so the change would go unnoticed and a second message be lost.
+        session = ServerSession(copy.deepcopy(dict(row.data or {})), row)
         return session
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:

@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 CHAIN_LABEL = b"audit-chain/v1"
@@ -21,6 +21,8 @@ LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 _NODE_BASE = hashlib.sha256(NODE_PREFIX)
+_sha256 = hashlib.sha256
+_digest = type(_NODE_BASE).digest  # the unbound method: map(_digest, hashers) runs in C
 
 
 class NotCanonical(ValueError):
@@ -102,31 +104,76 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 
 
 class MerkleAccumulator:
-    """Appends leaves one at a time and gives the RFC 6962 root of the leaves so far.
+    """Appends leaves and gives the RFC 6962 root of the leaves so far.
 
-    Keeps the roots of the perfect subtrees (one per set bit of the size), so appending
-    costs one hash amortised and a root costs at most log2(size) hashes.
+    Keeps the roots of the largest perfect subtrees of the leaves so far (one per set bit of
+    the size, largest first), so appending costs one hash amortised and a root costs at
+    most log2(size) hashes. `extend` hashes whole perfect subtrees a level at a time, which
+    is several times faster per leaf than `append`.
+
+    An accumulator may also cover only the leaves from position `start` on (a chunk that
+    another process verifies, sakskydd/audit/verify.py): it then keeps the subtrees as the
+    whole tree has them, and `subtrees()` can be appended, in order, to an accumulator of
+    the leaves before `start` with `append_subtree`.
     """
 
-    __slots__ = ("_stack", "size")
+    __slots__ = ("_stack", "_widths", "start", "size")
 
-    def __init__(self) -> None:
+    def __init__(self, start: int = 0) -> None:
         self._stack: list[bytes] = []
-        self.size = 0
+        self._widths: list[int] = []  # leaves under each root of _stack
+        self.start = start
+        self.size = start  # the position after the last leaf (the number of leaves when start is 0)
 
     def append(self, leaf: bytes) -> None:
-        self.size += 1
-        stack = self._stack
-        stack.append(leaf)
-        n = self.size
-        while not n & 1:
+        self.append_subtree(leaf, 1)
+
+    def extend(self, leaves: Sequence[bytes]) -> None:
+        """Append many leaves; the same result as appending them one by one."""
+        begin, total = 0, len(leaves)
+        while begin < total:
+            # The largest perfect subtree that begins at the current position and fits in the rest.
+            width = 1 << ((total - begin).bit_length() - 1)
+            if self.size:
+                width = min(width, self.size & -self.size)
+            self.append_subtree(perfect_root(leaves[begin : begin + width]), width)
+            begin += width
+
+    def append_subtree(self, root: bytes, width: int) -> None:
+        """Append the root of a perfect subtree of `width` (a power of two) leaves.
+
+        The position must be a multiple of `width`: the subtree then lies where the RFC 6962
+        tree has it, and the result equals appending its leaves one by one.
+        """
+        if width < 1 or width & (width - 1) or self.size % width:
+            raise ValueError("a subtree must be a power of two wide and start at a multiple of it")
+        stack, widths = self._stack, self._widths
+        stack.append(root)
+        widths.append(width)
+        self.size += width
+        # Two neighbours of equal width join when the left one starts at a multiple of twice it.
+        while len(widths) > 1 and widths[-2] == width and (self.size - 2 * width) % (2 * width) == 0:
             right = stack.pop()
+            widths.pop()
             hasher = _NODE_BASE.copy()  # copying a prepared state is cheaper than a new object
             hasher.update(stack[-1] + right)
             stack[-1] = hasher.digest()
-            n >>= 1
+            width *= 2
+            widths[-1] = width
+
+    def subtrees(self) -> list[tuple[bytes, int]]:
+        """(root, width) of the perfect subtrees so far, in order."""
+        return list(zip(self._stack, self._widths, strict=True))
+
+    def copy(self) -> MerkleAccumulator:
+        other = MerkleAccumulator(self.start)
+        other._stack, other._widths, other.size = list(self._stack), list(self._widths), self.size
+        return other
 
     def root(self) -> bytes:
+        """The root of the leaves so far (the accumulator must start at 0)."""
+        if self.start:
+            raise ValueError("only an accumulator from the first leaf has a root")
         if not self._stack:
             return EMPTY_ROOT
         stack = self._stack
@@ -136,11 +183,26 @@ class MerkleAccumulator:
         return result
 
 
+def perfect_root(leaves: Sequence[bytes]) -> bytes:
+    """The Merkle root of a power-of-two number of leaves, hashed a level at a time.
+
+    The pairs are hashed with map() over bound methods, so the loop over the leaves runs in
+    C rather than in Python bytecode.
+    """
+    level = list(leaves)
+    if not level or len(level) & (len(level) - 1):
+        raise ValueError("perfect_root needs a power-of-two number of leaves")
+    prefix = NODE_PREFIX.__add__
+    while len(level) > 1:
+        pairs = iter(level)  # map() takes one item from each argument in turn: left, then right
+        level = list(map(_digest, map(_sha256, map(bytes.__add__, map(prefix, pairs), pairs))))
+    return level[0]
+
+
 def merkle_root(leaves: Iterable[bytes]) -> bytes:
     """The RFC 6962 Merkle tree hash over leaf hashes (SHA-256 of the empty string when empty)."""
     accumulator = MerkleAccumulator()
-    for leaf in leaves:
-        accumulator.append(leaf)
+    accumulator.extend(list(leaves))
     return accumulator.root()
 
 

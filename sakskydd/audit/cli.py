@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from multiprocessing.pool import Pool
 from pathlib import Path
 
 import click
@@ -21,11 +22,17 @@ from sakskydd.audit.checkpoints import (
     read_checkpoint_file,
 )
 from sakskydd.audit.export import ExportFormatError, verify_export, write_export
-from sakskydd.audit.verify import Checkpoint, VerifyResult, key_fingerprint, verify_database
+from sakskydd.audit.verify import (
+    Checkpoint,
+    VerifyResult,
+    key_fingerprint,
+    verification_pool,
+    verify_database,
+)
 from sakskydd.crypto.errors import CryptoError
 from sakskydd.crypto.keyring import KeyRing
 from sakskydd.crypto.providers import provider_from_settings
-from sakskydd.extensions import db
+from sakskydd.extensions import db, get_database
 
 audit = AppGroup("audit", help="Granskningsloggen: verifiera, signera kontrollpunkter, exportera.")
 
@@ -90,8 +97,25 @@ def _report(result: VerifyResult) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Kontrollpunkter sparade utanför databasen (JSON Lines).",
 )
-def verify_command(export_file: Path | None, public_key: Path | None, checkpoints: Path | None) -> None:
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Antal processer som verifierar parallellt (standard: antalet processorer).",
+)
+def verify_command(
+    export_file: Path | None, public_key: Path | None, checkpoints: Path | None, jobs: int | None
+) -> None:
     """Kontrollera kedjan, MAC och kontrollpunkter; anger första felaktiga seq."""
+    # The worker processes are forked first, while no database connection is open (verify.py).
+    get_database().dispose()
+    with verification_pool(jobs) as pool:
+        _verify(export_file, public_key, checkpoints, pool)
+
+
+def _verify(
+    export_file: Path | None, public_key: Path | None, checkpoints: Path | None, pool: Pool | None
+) -> None:
     trusted = _public_key_from_file(public_key) if public_key is not None else None
     extra: list[Checkpoint] = []
     try:
@@ -101,7 +125,7 @@ def verify_command(export_file: Path | None, public_key: Path | None, checkpoint
         raise click.ClickException(f"Kontrollpunktsfilen kan inte läsas: {exc}") from None
     if export_file is not None:
         try:
-            result, _header, used_key = verify_export(export_file, public_key=trusted)
+            result, _header, used_key = verify_export(export_file, public_key=trusted, pool=pool)
         except ExportFormatError as exc:
             click.echo(f"Exportfilen är felaktig: {exc}", err=True)
             raise SystemExit(1) from None
@@ -127,7 +151,7 @@ def verify_command(export_file: Path | None, public_key: Path | None, checkpoint
         extra = read_checkpoint_file(_checkpoint_file())
     try:
         result = verify_database(
-            db, mac_key=keyring.audit_mac_key, public_key=trusted, extra_checkpoints=extra
+            db, mac_key=keyring.audit_mac_key, public_key=trusted, extra_checkpoints=extra, pool=pool
         )
     finally:
         db.rollback()

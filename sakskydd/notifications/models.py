@@ -48,7 +48,10 @@ class SentReminder(UUIDPrimaryKey, CreatedAt, Base):
     """A reminder that went out; the unique key makes `sakskydd reminders run` idempotent."""
 
     __tablename__ = "sent_reminder"
-    __table_args__ = (UniqueConstraint("kind", "subject_id", "user_id", "stage"),)
+    __table_args__ = (
+        UniqueConstraint("kind", "subject_id", "user_id", "stage"),
+        Index("ix_sent_reminder_user_subject", "user_id", "subject_id"),
+    )
 
     kind: Mapped[str] = mapped_column(String(40))
     subject_id: Mapped[str] = mapped_column(String(64))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ from sakskydd.analyses.models import (
     ReferenceKind,
     SecurityAnalysis,
 )
-from sakskydd.assets.models import AssetType, ProtectedAsset
+from sakskydd.assets.models import AssetHolder, AssetRevision, AssetType, HolderNotice, ProtectedAsset
 from sakskydd.authz.enforcement import PUBLIC_ENDPOINTS, declared_action
 from sakskydd.classification import DamageLevel
 from sakskydd.db import utcnow
@@ -79,6 +80,16 @@ EXPECTATIONS: dict[str, str] = {
     "units.end_appointment": "coord",
     "units.record_trigger": "coord",
     "units.supervisors": "chef_operator",
+    # The asset register and notices to holders
+    "assets.index": "coord_chef",
+    "assets.create": "coord",
+    "assets.detail": "coord_chef",
+    "assets.edit": "coord",
+    "assets.add_holder": "coord",
+    "assets.remove_holder": "coord",
+    "assets.archive": "coord",
+    "assets.notice": "self_object",
+    "assets.acknowledge": "self_object",
     # Säkerhetsskyddsanalyser
     "analyses.index": "coord_chef",
     "analyses.create": "coord",
@@ -145,6 +156,24 @@ class World:
     own_unit: Any = None
 
 
+def _notice(asset: ProtectedAsset, recipient_id: Any) -> str:
+    """A status-change notice about the asset, addressed to `recipient_id`."""
+    revision = AssetRevision(
+        asset_id=asset.id,
+        unit_id=asset.unit_id,
+        actor_id=asset.created_by_id,
+        changes={"status": ["normal", "skyddsvart"]},
+    )
+    db.add(revision)
+    db.flush()
+    notice = HolderNotice(
+        asset_id=asset.id, unit_id=asset.unit_id, revision_id=revision.id, user_id=recipient_id
+    )
+    db.add(notice)
+    db.commit()
+    return str(notice.id)
+
+
 def _casework(unit: Any, author: Any) -> dict[str, str]:
     """A unit's records for the domain routes: an asset, an approved analysis and a draft with parts."""
     asset = ProtectedAsset(
@@ -180,6 +209,7 @@ def _casework(unit: Any, author: Any) -> dict[str, str]:
         responsible_function="Lokalansvarig",
         due_on=utcnow().date(),
     )
+    holder = AssetHolder(asset_id=asset.id, user_id=author.id)
     appointment = Appointment(
         unit_id=unit.id,
         user_id=author.id,
@@ -187,9 +217,11 @@ def _casework(unit: Any, author: Any) -> dict[str, str]:
         starts_on=dt.date(2024, 1, 1),
         recorded_by_id=author.id,
     )
-    db.add_all([reference, link, measure, appointment])
+    db.add_all([reference, link, measure, appointment, holder])
     db.commit()
     return {
+        "holder_id": str(holder.id),
+        "notice_id": _notice(asset, author.id),
         "appointment_id": str(appointment.id),
         "analysis_id": str(draft.id),
         "other_analysis_id": str(approved.id),
@@ -290,6 +322,9 @@ def test_authorization_matrix(app: Flask, role: Role | None, clearance: int) -> 
         # A unit role is held in the own side's unit, so the domain routes have an own object.
         scope = world.own_unit if role.scope == "unit" else world.own_operator
         actor: Person = make_user(app, world.own_operator, roles=[(role, scope)], clearance=clearance)
+        # Notices are addressed to a person: the own side's notice is the actor's.
+        own_asset = db.get(ProtectedAsset, uuid.UUID(world.targets[True]["asset_id"]))
+        world.targets[True]["notice_id"] = _notice(own_asset, actor.id)
         session_cookie(client, app, actor)
     token = _csrf(client) if role is not None else ""
     if role is None:

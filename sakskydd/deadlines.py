@@ -1,0 +1,667 @@
+"""Every due date and overdue item, computed from the rules in one place (DOMAIN.md §1, §2).
+
+Two layers:
+- the rules: plain functions over plain values (the `*Facts` dataclasses), no database and no
+  Flask, tested exhaustively in tests/unit/test_deadlines.py;
+- the gathering: `due_items_for_user` reads the facts of the units a user reaches with a fixed
+  number of SQL statements (batched over the scope subqueries of organisations/scope.py,
+  whatever the number of units) and applies the rules.
+
+An item is overdue when its due date is before today. Dates are the city's calendar
+(Europe/Stockholm): timestamps are turned into local dates before any rule sees them.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import enum
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+from zoneinfo import ZoneInfo
+
+from sakskydd.config import ANALYSIS_INTERVAL_CEILING_MONTHS
+from sakskydd.organisations.models import Applicability, AppointmentRole
+
+if TYPE_CHECKING:
+    from sakskydd.accounts.models import User
+    from sakskydd.config import Settings
+
+LOCAL_TIMEZONE: Final = ZoneInfo("Europe/Stockholm")
+
+# A unit newly assessed as covered has this long to get its first analysis fastställd.
+FIRST_ANALYSIS_MONTHS: Final = 3
+# After a revision trigger (reorganisation, incident …) the analysis is due this soon.
+TRIGGER_RESPONSE_MONTHS: Final = 1
+# The chef is expected to approve or return a submitted analysis within this many days.
+REVIEW_PERIOD_DAYS: Final = 30
+
+OPEN_MEASURE_STATUSES: Final = frozenset({"planerad", "pagar"})
+
+
+class ItemKind(enum.StrEnum):
+    """What a to-do is about; the value is also SentReminder.kind."""
+
+    ANALYSIS_DUE = "analysis_due"
+    ANALYSIS_REVIEW = "analysis_review"
+    MEASURE_DUE = "measure_due"
+    NOTICE_UNACKNOWLEDGED = "notice_unacknowledged"
+    COORDINATOR_MISSING = "coordinator_missing"
+    APPLICABILITY_MISSING = "applicability_missing"
+
+
+# Findings that are due from the day they arise: reminded once, not again when overdue.
+IMMEDIATE_KINDS: Final = frozenset({ItemKind.COORDINATOR_MISSING, ItemKind.APPLICABILITY_MISSING})
+# Among items due on the same day: the ones that block others first.
+_KIND_ORDER: Final = {
+    ItemKind.APPLICABILITY_MISSING: 0,
+    ItemKind.COORDINATOR_MISSING: 1,
+    ItemKind.ANALYSIS_REVIEW: 2,
+    ItemKind.ANALYSIS_DUE: 3,
+    ItemKind.MEASURE_DUE: 4,
+    ItemKind.NOTICE_UNACKNOWLEDGED: 5,
+}
+
+
+# --- inputs and output ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The settings the rules depend on (sakskydd/config.py)."""
+
+    analysis_interval_months: int = 12
+    reminder_lead_days: int = 30
+    notice_reminder_days: int = 7
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Rules:
+        return cls(
+            analysis_interval_months=settings.analysis_interval_months,
+            reminder_lead_days=settings.reminder_lead_days,
+            notice_reminder_days=settings.notice_reminder_days,
+        )
+
+
+@dataclass(frozen=True)
+class AppointmentFacts:
+    role: AppointmentRole
+    starts_on: dt.date
+    ends_on: dt.date | None = None
+
+    def is_current(self, on: dt.date) -> bool:
+        return self.starts_on <= on and (self.ends_on is None or self.ends_on >= on)
+
+
+@dataclass(frozen=True)
+class TriggerFacts:
+    """A revision trigger: when it happened, when it was recorded, whether an analysis handled it."""
+
+    occurred_on: dt.date
+    recorded_at: dt.datetime
+    kind: str = ""
+    handled: bool = False
+
+
+@dataclass(frozen=True)
+class UnitFacts:
+    """What the rules need to know about one unit."""
+
+    unit_id: uuid.UUID
+    name: str
+    created_on: dt.date
+    applicability: Applicability | None = None  # the current assessment's outcome; None: never assessed
+    assessed_on: dt.date | None = None  # the current assessment's date
+    last_approved_at: dt.datetime | None = None  # the latest fastställd analysis' decision
+    appointments: tuple[AppointmentFacts, ...] = ()
+    triggers: tuple[TriggerFacts, ...] = ()
+
+
+@dataclass(frozen=True)
+class MeasureFacts:
+    measure_id: uuid.UUID
+    unit_id: uuid.UUID
+    analysis_id: uuid.UUID
+    due_on: dt.date
+    status: str
+    area: str = ""
+    title: str = ""
+    unit_name: str = ""
+
+
+@dataclass(frozen=True)
+class NoticeFacts:
+    notice_id: uuid.UUID
+    unit_id: uuid.UUID
+    created_at: dt.datetime
+    asset_name: str = ""
+
+
+@dataclass(frozen=True)
+class SubmittedAnalysisFacts:
+    analysis_id: uuid.UUID
+    unit_id: uuid.UUID
+    submitted_at: dt.datetime
+    cycle_year: int = 0
+    title: str = ""
+    unit_name: str = ""
+
+
+@dataclass(frozen=True)
+class DueItem:
+    """One to-do: what (kind, subject), for which unit, due when, and the key of its Swedish text.
+
+    `params` holds the values the text needs (names, dates, labels' keys); never free text
+    beyond neutral titles. `analysis_id` is the record a link opens when it is not the subject
+    (the analysis a measure belongs to).
+    """
+
+    kind: ItemKind
+    unit_id: uuid.UUID | None
+    subject_id: uuid.UUID
+    due_on: dt.date
+    overdue: bool
+    title_key: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    analysis_id: uuid.UUID | None = None
+
+
+# --- calendar ------------------------------------------------------------------------------------
+
+
+def local_today() -> dt.date:
+    return dt.datetime.now(LOCAL_TIMEZONE).date()
+
+
+def local_date(moment: dt.datetime) -> dt.date:
+    """The city's calendar date of a timestamp (a naive one is taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(LOCAL_TIMEZONE).date()
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """The same day `months` later (or earlier), clamped to the month's end: Jan 31 + 1 = Feb 28/29."""
+    index = day.year * 12 + (day.month - 1) + months
+    year, month0 = divmod(index, 12)
+    last = calendar.monthrange(year, month0 + 1)[1]
+    return dt.date(year, month0 + 1, min(day.day, last))
+
+
+def is_overdue(due_on: dt.date, today: dt.date) -> bool:
+    return due_on < today
+
+
+def _item(
+    kind: ItemKind,
+    unit_id: uuid.UUID | None,
+    subject_id: uuid.UUID,
+    due_on: dt.date,
+    today: dt.date,
+    title_key: str,
+    params: Mapping[str, Any],
+    analysis_id: uuid.UUID | None = None,
+) -> DueItem:
+    return DueItem(
+        kind, unit_id, subject_id, due_on, is_overdue(due_on, today), title_key, params, analysis_id
+    )
+
+
+# --- the rules -----------------------------------------------------------------------------------
+
+
+def analysis_interval(months: int) -> int:
+    """The configured interval, never beyond the law's ceiling (and at least one month)."""
+    return min(max(months, 1), ANALYSIS_INTERVAL_CEILING_MONTHS)
+
+
+def open_triggers(unit: UnitFacts) -> list[TriggerFacts]:
+    """Triggers recorded after the last fastställd analysis and not handled by one."""
+    return [
+        t
+        for t in unit.triggers
+        if not t.handled and (unit.last_approved_at is None or t.recorded_at > unit.last_approved_at)
+    ]
+
+
+def analysis_due(unit: UnitFacts, interval_months: int) -> tuple[dt.date, str] | None:
+    """When the unit's analysis must be fastställd, and why ("first", "renewal", "trigger").
+
+    Only a unit currently assessed as covered ("ja") needs one. The due date is the last
+    approval + the interval (at most 24 months); with no approval yet, the date it was assessed
+    covered + FIRST_ANALYSIS_MONTHS; an open revision trigger brings it forward to the trigger
+    date + TRIGGER_RESPONSE_MONTHS when that is earlier.
+    """
+    if unit.applicability != Applicability.YES:
+        return None
+    if unit.last_approved_at is not None:
+        due_on, reason = (
+            add_months(local_date(unit.last_approved_at), analysis_interval(interval_months)),
+            "renewal",
+        )
+    elif unit.assessed_on is not None:
+        due_on, reason = add_months(unit.assessed_on, FIRST_ANALYSIS_MONTHS), "first"
+    else:
+        return None
+    triggers = open_triggers(unit)
+    if triggers:
+        first = min(triggers, key=lambda t: (t.occurred_on, t.recorded_at))
+        trigger_due = add_months(first.occurred_on, TRIGGER_RESPONSE_MONTHS)
+        if trigger_due < due_on:
+            due_on, reason = trigger_due, "trigger"
+    return due_on, reason
+
+
+def analysis_item(unit: UnitFacts, today: dt.date, interval_months: int) -> DueItem | None:
+    due = analysis_due(unit, interval_months)
+    if due is None:
+        return None
+    due_on, reason = due
+    params: dict[str, Any] = {"unit": unit.name}
+    if reason == "trigger":
+        params["trigger"] = min(open_triggers(unit), key=lambda t: (t.occurred_on, t.recorded_at)).kind
+    return _item(
+        ItemKind.ANALYSIS_DUE, unit.unit_id, unit.unit_id, due_on, today, f"analysis_{reason}", params
+    )
+
+
+def missing_coordinators(unit: UnitFacts, today: dt.date) -> dict[AppointmentRole, dt.date]:
+    """For a covered unit: each role without a current appointment, and since when it is missing.
+
+    Missing since the unit was assessed covered, or since the day after the last appointment of
+    that role ended, whichever is later (a stable date, so reminders are not repeated daily).
+    """
+    if unit.applicability != Applicability.YES or unit.assessed_on is None:
+        return {}
+    missing: dict[AppointmentRole, dt.date] = {}
+    for role in (AppointmentRole.SAMORDNARE, AppointmentRole.ERSATTARE):
+        of_role = [a for a in unit.appointments if a.role == role]
+        if any(a.is_current(today) for a in of_role):
+            continue
+        since = unit.assessed_on
+        ended = [a.ends_on for a in of_role if a.ends_on is not None and a.ends_on < today]
+        if ended:
+            since = max(since, max(ended) + dt.timedelta(days=1))
+        missing[role] = since
+    return missing
+
+
+def coordinator_item(unit: UnitFacts, today: dt.date) -> DueItem | None:
+    missing = missing_coordinators(unit, today)
+    if not missing:
+        return None
+    roles = [
+        role.value for role in (AppointmentRole.SAMORDNARE, AppointmentRole.ERSATTARE) if role in missing
+    ]
+    return _item(
+        ItemKind.COORDINATOR_MISSING,
+        unit.unit_id,
+        unit.unit_id,
+        min(missing.values()),
+        today,
+        "coordinator_missing",
+        {"unit": unit.name, "missing": roles},
+    )
+
+
+def applicability_item(unit: UnitFacts, today: dt.date) -> DueItem | None:
+    """A unit that has never assessed whether the law applies: due from its creation."""
+    if unit.applicability is not None:
+        return None
+    return _item(
+        ItemKind.APPLICABILITY_MISSING,
+        unit.unit_id,
+        unit.unit_id,
+        unit.created_on,
+        today,
+        "applicability_missing",
+        {"unit": unit.name},
+    )
+
+
+def measure_item(measure: MeasureFacts, today: dt.date) -> DueItem | None:
+    """A planned or ongoing measure of the plan is due on its date and overdue after it."""
+    if measure.status not in OPEN_MEASURE_STATUSES:
+        return None
+    return _item(
+        ItemKind.MEASURE_DUE,
+        measure.unit_id,
+        measure.measure_id,
+        measure.due_on,
+        today,
+        "measure_due",
+        {"unit": measure.unit_name, "title": measure.title, "area": measure.area},
+        analysis_id=measure.analysis_id,
+    )
+
+
+def notice_item(notice: NoticeFacts, today: dt.date, notice_reminder_days: int) -> DueItem:
+    """An unacknowledged holder notice is due `notice_reminder_days` after it was sent."""
+    created_on = local_date(notice.created_at)
+    return _item(
+        ItemKind.NOTICE_UNACKNOWLEDGED,
+        notice.unit_id,
+        notice.notice_id,
+        created_on + dt.timedelta(days=notice_reminder_days),
+        today,
+        "notice_unacknowledged",
+        {"asset": notice.asset_name, "sent_on": created_on.isoformat()},
+    )
+
+
+def review_item(analysis: SubmittedAnalysisFacts, today: dt.date) -> DueItem:
+    """A submitted analysis waits for the chef's decision for at most REVIEW_PERIOD_DAYS."""
+    submitted_on = local_date(analysis.submitted_at)
+    return _item(
+        ItemKind.ANALYSIS_REVIEW,
+        analysis.unit_id,
+        analysis.analysis_id,
+        submitted_on + dt.timedelta(days=REVIEW_PERIOD_DAYS),
+        today,
+        "analysis_review",
+        {
+            "unit": analysis.unit_name,
+            "title": analysis.title,
+            "cycle": analysis.cycle_year,
+            "submitted_on": submitted_on.isoformat(),
+        },
+        analysis_id=analysis.analysis_id,
+    )
+
+
+def unit_items(
+    unit: UnitFacts, today: dt.date, rules: Rules, *, coordinator: bool = True, chef: bool = False
+) -> list[DueItem]:
+    """The unit's items for its samordnare/ersättare (all) and for the chef (the findings:
+    applicability not assessed, missing coordinators, an overdue analysis)."""
+    candidates = [
+        applicability_item(unit, today),
+        coordinator_item(unit, today),
+        analysis_item(unit, today, rules.analysis_interval_months),
+    ]
+    items = []
+    for item in candidates:
+        if item is None:
+            continue
+        if coordinator or (chef and (item.kind != ItemKind.ANALYSIS_DUE or item.overdue)):
+            items.append(item)
+    return items
+
+
+def sort_items(items: Iterable[DueItem]) -> list[DueItem]:
+    """By due date (overdue first), then kind, then unit, without duplicates of one subject."""
+    seen: set[tuple[ItemKind, uuid.UUID]] = set()
+    unique = []
+    for item in items:
+        key = (item.kind, item.subject_id)
+        if key not in seen:
+            seen.add(key)
+            unique.append(item)
+    return sorted(
+        unique,
+        key=lambda i: (i.due_on, _KIND_ORDER[i.kind], str(i.params.get("unit", "")), str(i.subject_id)),
+    )
+
+
+def reminder_stage(item: DueItem, today: dt.date, rules: Rules) -> str | None:
+    """The reminder this item calls for today, or None; a stage is sent at most once per user.
+
+    - holder notices: "ack:<n>" on the due day and every notice_reminder_days after it;
+    - findings due at once: "due:<due_on>", once;
+    - dated items: "lead:<due_on>" within reminder_lead_days before the due date,
+      "overdue:<due_on>" after it. A new due date is a new stage.
+    """
+    days_left = (item.due_on - today).days
+    if item.kind == ItemKind.NOTICE_UNACKNOWLEDGED:
+        if days_left > 0:
+            return None
+        return f"ack:{1 + (-days_left) // max(rules.notice_reminder_days, 1)}"
+    if item.kind in IMMEDIATE_KINDS:
+        return f"due:{item.due_on.isoformat()}" if days_left <= rules.reminder_lead_days else None
+    if days_left < 0:
+        return f"overdue:{item.due_on.isoformat()}"
+    if days_left <= rules.reminder_lead_days:
+        return f"lead:{item.due_on.isoformat()}"
+    return None
+
+
+def link_target(item: DueItem) -> tuple[str, dict[str, str]]:
+    """The endpoint and URL arguments of the page where the item is dealt with."""
+    if item.kind == ItemKind.NOTICE_UNACKNOWLEDGED:
+        return "assets.notice", {"notice_id": str(item.subject_id)}
+    if item.analysis_id is not None:
+        return "analyses.detail", {"analysis_id": str(item.analysis_id)}
+    return "units.detail", {"unit_id": str(item.unit_id)}
+
+
+# --- gathering -----------------------------------------------------------------------------------
+
+
+def _enum(enum_type: type[enum.Enum], value: Any) -> Any:
+    """A value read through a subquery may come back as the stored name instead of the member."""
+    if value is None or isinstance(value, enum_type):
+        return value
+    text = str(value)
+    return enum_type[text] if text in enum_type.__members__ else enum_type(text)
+
+
+def due_items_for_user(user: User, today: dt.date, *, rules: Rules | None = None) -> list[DueItem]:
+    """The user's to-do list, sorted by due date.
+
+    samordnare/ersättare: every item of their units; chef: the findings of their operators'
+    units and the submitted analyses waiting for review; everyone: their own unacknowledged
+    holder notices. Records marked above the user's clearance are left out. At most six SQL
+    statements, whatever the number of units.
+    """
+    from flask import current_app
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import aliased
+
+    from sakskydd.analyses.models import AnalysisStatus, Measure, MeasureStatus, SecurityAnalysis
+    from sakskydd.assets.models import HolderNotice, ProtectedAsset
+    from sakskydd.extensions import db
+    from sakskydd.organisations.models import ApplicabilityAssessment, Appointment, OrgUnit, RevisionTrigger
+    from sakskydd.organisations.scope import chef_unit_ids, coordinated_unit_ids
+
+    rules = rules or Rules.from_settings(current_app.config["SAKSKYDD_SETTINGS"])
+    # correlate(None): these run as IN-subqueries of statements over org_unit, and must not be
+    # correlated with the outer org_unit.
+    coordinated = coordinated_unit_ids(user.id).correlate(None)
+    chef = chef_unit_ids(user.id).correlate(None)
+    in_scope = OrgUnit.id.in_(coordinated) | OrgUnit.id.in_(chef)
+
+    current = (
+        select(ApplicabilityAssessment)
+        .where(ApplicabilityAssessment.unit_id == OrgUnit.id, ApplicabilityAssessment.decided_on <= today)
+        .order_by(ApplicabilityAssessment.decided_on.desc(), ApplicabilityAssessment.created_at.desc())
+        .limit(1)
+    )
+    approved = SecurityAnalysis.status == AnalysisStatus.APPROVED
+    unit_rows = db.execute(
+        select(
+            OrgUnit.id,
+            OrgUnit.name,
+            OrgUnit.created_at,
+            OrgUnit.id.in_(coordinated).label("is_coordinated"),
+            OrgUnit.id.in_(chef).label("is_chef"),
+            current.with_only_columns(ApplicabilityAssessment.outcome).scalar_subquery().label("outcome"),
+            current.with_only_columns(ApplicabilityAssessment.decided_on)
+            .scalar_subquery()
+            .label("assessed_on"),
+            select(func.max(SecurityAnalysis.decided_at))
+            .where(SecurityAnalysis.unit_id == OrgUnit.id, approved)
+            .scalar_subquery()
+            .label("last_approved_at"),
+        ).where(OrgUnit.is_active.is_(True), in_scope)
+    ).all()
+
+    items: list[DueItem] = []
+    if unit_rows:
+        scope_ids = select(OrgUnit.id).where(OrgUnit.is_active.is_(True), in_scope)
+        appointments: dict[uuid.UUID, list[AppointmentFacts]] = {}
+        for row in db.execute(
+            select(Appointment.unit_id, Appointment.role, Appointment.starts_on, Appointment.ends_on).where(
+                Appointment.unit_id.in_(scope_ids)
+            )
+        ):
+            appointments.setdefault(row.unit_id, []).append(
+                AppointmentFacts(_enum(AppointmentRole, row.role), row.starts_on, row.ends_on)
+            )
+        triggers: dict[uuid.UUID, list[TriggerFacts]] = {}
+        for row in db.execute(
+            select(
+                RevisionTrigger.unit_id,
+                RevisionTrigger.kind,
+                RevisionTrigger.occurred_on,
+                RevisionTrigger.created_at,
+            ).where(RevisionTrigger.unit_id.in_(scope_ids), RevisionTrigger.handled_by_analysis_id.is_(None))
+        ):
+            triggers.setdefault(row.unit_id, []).append(
+                TriggerFacts(row.occurred_on, row.created_at, str(getattr(row.kind, "value", row.kind)))
+            )
+
+        names: dict[uuid.UUID, str] = {}
+        coordinated_ids: set[uuid.UUID] = set()
+        chef_ids: set[uuid.UUID] = set()
+        for row in unit_rows:
+            names[row.id] = row.name
+            if row.is_coordinated:
+                coordinated_ids.add(row.id)
+            if row.is_chef:
+                chef_ids.add(row.id)
+            facts = UnitFacts(
+                unit_id=row.id,
+                name=row.name,
+                created_on=local_date(row.created_at),
+                applicability=_enum(Applicability, row.outcome),
+                assessed_on=row.assessed_on,
+                last_approved_at=_aware(row.last_approved_at),
+                appointments=tuple(appointments.get(row.id, ())),
+                triggers=tuple(triggers.get(row.id, ())),
+            )
+            items += unit_items(
+                facts, today, rules, coordinator=bool(row.is_coordinated), chef=bool(row.is_chef)
+            )
+
+        if coordinated_ids:
+            # The plan in force: the measures of each unit's latest fastställd analysis.
+            newer = aliased(SecurityAnalysis)
+            latest_decision = (
+                select(func.max(newer.decided_at))
+                .where(newer.unit_id == SecurityAnalysis.unit_id, newer.status == AnalysisStatus.APPROVED)
+                .scalar_subquery()
+            )
+            for row in db.execute(
+                select(
+                    Measure.id,
+                    Measure.unit_id,
+                    Measure.analysis_id,
+                    Measure.due_on,
+                    Measure.status,
+                    Measure.area,
+                    Measure.title,
+                )
+                .join(SecurityAnalysis, SecurityAnalysis.id == Measure.analysis_id)
+                .where(
+                    Measure.unit_id.in_(coordinated),
+                    Measure.status.in_((MeasureStatus.PLANNED, MeasureStatus.IN_PROGRESS)),
+                    approved,
+                    SecurityAnalysis.decided_at == latest_decision,
+                    SecurityAnalysis.classification <= user.clearance,
+                )
+            ):
+                if row.unit_id not in coordinated_ids:
+                    continue
+                item = measure_item(
+                    MeasureFacts(
+                        measure_id=row.id,
+                        unit_id=row.unit_id,
+                        analysis_id=row.analysis_id,
+                        due_on=row.due_on,
+                        status=str(_enum(MeasureStatus, row.status).value),
+                        area=str(getattr(row.area, "value", row.area)),
+                        title=row.title,
+                        unit_name=names[row.unit_id],
+                    ),
+                    today,
+                )
+                if item is not None:
+                    items.append(item)
+
+        if chef_ids:
+            for row in db.execute(
+                select(
+                    SecurityAnalysis.id,
+                    SecurityAnalysis.unit_id,
+                    SecurityAnalysis.cycle_year,
+                    SecurityAnalysis.title,
+                    SecurityAnalysis.submitted_at,
+                    SecurityAnalysis.created_at,
+                ).where(
+                    SecurityAnalysis.unit_id.in_(chef),
+                    SecurityAnalysis.status == AnalysisStatus.SUBMITTED,
+                    SecurityAnalysis.classification <= user.clearance,
+                )
+            ):
+                if row.unit_id not in chef_ids:
+                    continue  # an inactive unit
+                items.append(
+                    review_item(
+                        SubmittedAnalysisFacts(
+                            analysis_id=row.id,
+                            unit_id=row.unit_id,
+                            submitted_at=_aware(row.submitted_at or row.created_at),
+                            cycle_year=row.cycle_year,
+                            title=row.title,
+                            unit_name=names[row.unit_id],
+                        ),
+                        today,
+                    )
+                )
+
+    for row in db.execute(
+        select(HolderNotice.id, HolderNotice.unit_id, HolderNotice.created_at, ProtectedAsset.name)
+        .join(ProtectedAsset, ProtectedAsset.id == HolderNotice.asset_id)
+        .where(
+            HolderNotice.user_id == user.id,
+            HolderNotice.acknowledged_at.is_(None),
+            ProtectedAsset.classification <= user.clearance,
+        )
+    ):
+        items.append(
+            notice_item(
+                NoticeFacts(row.id, row.unit_id, _aware(row.created_at), row.name),
+                today,
+                rules.notice_reminder_days,
+            )
+        )
+    return sort_items(items)
+
+
+def _aware(moment: Any) -> Any:
+    """Timestamps read through a scalar subquery lose the UTC type on SQLite: put the zone back."""
+    if isinstance(moment, dt.datetime) and moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    if isinstance(moment, str):  # SQLite returns max() of a DATETIME column as text
+        return dt.datetime.fromisoformat(moment).replace(tzinfo=dt.UTC)
+    return moment
+
+
+def reminded_on(user_id: uuid.UUID, items: Sequence[DueItem]) -> dict[tuple[str, str], dt.datetime]:
+    """When the user was last reminded of each of these items (one statement)."""
+    from sqlalchemy import func, select
+
+    from sakskydd.extensions import db
+    from sakskydd.notifications.models import SentReminder
+
+    if not items:
+        return {}
+    subjects = sorted({str(item.subject_id) for item in items})
+    rows = db.execute(
+        select(SentReminder.kind, SentReminder.subject_id, func.max(SentReminder.created_at))
+        .where(SentReminder.user_id == user_id, SentReminder.subject_id.in_(subjects))
+        .group_by(SentReminder.kind, SentReminder.subject_id)
+    )
+    return {(kind, subject): _aware(at) for kind, subject, at in rows}

@@ -1,0 +1,338 @@
+"""The home page's "Att göra" list: what a samordnare and a chef see, overdue marking, query count."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from contextlib import contextmanager
+
+import pytest
+from factories import make_operator, make_unit, make_user, session_cookie
+from flask import url_for
+from sqlalchemy import event, select
+
+from sakskydd.accounts.models import AssignmentStatus, Role, RoleAssignment
+from sakskydd.analyses.models import AnalysisStatus, Measure, MeasureArea, MeasureStatus, SecurityAnalysis
+from sakskydd.assets.models import AssetHolder, AssetRevision, AssetType, HolderNotice, ProtectedAsset
+from sakskydd.classification import DamageLevel
+from sakskydd.deadlines import due_items_for_user, local_today
+from sakskydd.extensions import db
+from sakskydd.notifications.models import SentReminder
+from sakskydd.organisations.models import (
+    Applicability,
+    ApplicabilityAssessment,
+    Appointment,
+    AppointmentRole,
+    RevisionTrigger,
+    RevisionTriggerKind,
+)
+
+pytestmark = pytest.mark.db
+
+TODAY = local_today()
+
+
+def days(n: int) -> dt.date:
+    return TODAY + dt.timedelta(days=n)
+
+
+def moment(n_days: int) -> dt.datetime:
+    return dt.datetime.now(dt.UTC) + dt.timedelta(days=n_days)
+
+
+def grant(person, role, unit):  # type: ignore[no-untyped-def]
+    db.add(RoleAssignment(user_id=person.id, role=role, unit_id=unit.id, status=AssignmentStatus.ACTIVE))
+
+
+def assess(unit, recorder, outcome=Applicability.YES, on=None):  # type: ignore[no-untyped-def]
+    db.add(
+        ApplicabilityAssessment(
+            unit_id=unit.id,
+            outcome=outcome,
+            decided_on=on or days(-400),
+            decided_by="Nämnden",
+            attested=True,
+            recorded_by_id=recorder.id,
+        )
+    )
+
+
+def appoint(unit, person, role, starts_on=None, ends_on=None):  # type: ignore[no-untyped-def]
+    db.add(
+        Appointment(
+            unit_id=unit.id,
+            user_id=person.id,
+            role=role,
+            starts_on=starts_on or days(-300),
+            ends_on=ends_on,
+            recorded_by_id=person.id,
+        )
+    )
+
+
+def analysis(unit, author, status, *, decided_days_ago=None, submitted_days_ago=None, classification=0):  # type: ignore[no-untyped-def]
+    row = SecurityAnalysis(
+        unit_id=unit.id,
+        cycle_year=TODAY.year - (1 if status == AnalysisStatus.APPROVED else 0),
+        title=f"Analys {unit.name}",
+        status=status,
+        created_by_id=author.id,
+        classification=classification,
+        decided_at=moment(-decided_days_ago) if decided_days_ago is not None else None,
+        submitted_at=moment(-submitted_days_ago) if submitted_days_ago is not None else None,
+    )
+    db.add(row)
+    db.flush()
+    return row
+
+
+def measure(row, due_on, title="Byt lås till serverrummet", status=MeasureStatus.PLANNED):  # type: ignore[no-untyped-def]
+    db.add(
+        Measure(
+            analysis_id=row.id,
+            unit_id=row.unit_id,
+            area=MeasureArea.PHYSICAL,
+            title=title,
+            responsible_function="Fastighetschef",
+            due_on=due_on,
+            status=status,
+            attested=True,
+        )
+    )
+
+
+def holder_notice(unit, author, holder, created):  # type: ignore[no-untyped-def]
+    asset = ProtectedAsset(
+        unit_id=unit.id,
+        type=AssetType.PREMISES,
+        name="Serverhallen",
+        damage_level=DamageLevel.MINOR,
+        owner="IT-chef",
+        created_by_id=author.id,
+    )
+    db.add(asset)
+    db.flush()
+    db.add(AssetHolder(asset_id=asset.id, user_id=holder.id))
+    revision = AssetRevision(asset_id=asset.id, unit_id=unit.id, actor_id=author.id, changes={})
+    db.add(revision)
+    db.flush()
+    notice = HolderNotice(
+        asset_id=asset.id, unit_id=unit.id, revision_id=revision.id, user_id=holder.id, created_at=created
+    )
+    db.add(notice)
+    db.flush()
+    return notice
+
+
+def covered_unit(operator, samordnare, name=None, *, with_ersattare=True):  # type: ignore[no-untyped-def]
+    """A covered unit with a samordnare (and ersättare), last year's approved analysis with one
+    overdue and one coming measure, and an open revision trigger."""
+    unit = make_unit(operator, name)
+    assess(unit, samordnare)
+    appoint(unit, samordnare, AppointmentRole.SAMORDNARE)
+    if with_ersattare:
+        appoint(unit, samordnare, AppointmentRole.ERSATTARE)
+    approved = analysis(unit, samordnare, AnalysisStatus.APPROVED, decided_days_ago=200)
+    measure(approved, days(-3), title="Sen åtgärd")
+    measure(approved, days(40), title="Kommande åtgärd")
+    measure(approved, days(-30), title="Klar åtgärd", status=MeasureStatus.DONE)
+    db.add(
+        RevisionTrigger(
+            unit_id=unit.id,
+            kind=RevisionTriggerKind.NEW_SYSTEM,
+            occurred_on=days(-10),
+            recorded_by_id=samordnare.id,
+            attested=True,
+        )
+    )
+    db.flush()
+    return unit
+
+
+def rows(html: str) -> list[str]:
+    """The text of each row of the "Att göra" table, whitespace collapsed."""
+    section = html.split('id="att-gora-rubrik"', 1)[1].split("</section>", 1)[0]
+    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row)).strip() for row in section.split("<tr")[2:]]
+
+
+def test_samordnare_sees_the_units_items_sorted_with_overdue_marked(app, client):
+    operator = make_operator()
+    person = make_user(app, operator)
+    unit = covered_unit(operator, person.user, "Kulturnämnden", with_ersattare=False)
+    other = make_unit(operator, "Idrottsnämnden")  # not assessed, not the user's unit
+    assess(other, person.user, Applicability.NO)
+    grant(person, Role.SAMORDNARE, unit)
+    holder_notice(unit, person.user, person.user, moment(-12))
+    db.commit()
+    session_cookie(client, app, person)
+
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    table = rows(html)
+    assert len(table) == 5, table
+    # Sorted by due date: the missing ersättare (since 400 days), the notice (due 5 days ago), the
+    # overdue measure (3 days ago), the analysis (trigger 10 days ago + 1 month), the coming measure.
+    assert (
+        "Kulturnämnden omfattas av säkerhetsskyddslagstiftningen men saknar förordnad ersättare" in table[0]
+    )
+    assert "Försenad" in table[0]
+    assert "Kvittera meddelandet" in table[1] and "”Serverhallen”" in table[1] and "Försenad" in table[1]
+    assert "”Sen åtgärd” (fysisk säkerhet)" in table[2] and "Försenad" in table[2]
+    assert "Se över säkerhetsskyddsanalysen för Kulturnämnden" in table[3]
+    assert "nytt IT-system eller ny upphandling" in table[3] and "I tid" in table[3]
+    assert "Kommande åtgärd" in table[4] and "Försenad" not in table[4]
+    assert "Klar åtgärd" not in html and "Idrottsnämnden" not in html
+    assert "5 uppgifter, varav 3 försenade." in html
+    assert html.count('class="overdue"') == 3
+    # The existing sections stay.
+    assert "Säkerhetsnotiser" in html and "Dina roller" in html
+
+
+def test_chef_sees_reviews_and_findings_but_not_the_units_plan(app, client):
+    operator = make_operator()
+    samordnare = make_user(app, operator)
+    chef = make_user(app, operator, roles=[(Role.CHEF, operator)])
+    complete = covered_unit(operator, samordnare.user, "Kulturnämnden")
+    missing = covered_unit(operator, samordnare.user, "Miljönämnden", with_ersattare=False)
+    make_unit(operator, "Stadsbyggnadsnämnden").created_at = moment(-30)  # never assessed
+    late = make_unit(operator, "Trafiknämnden")
+    assess(late, samordnare.user)
+    appoint(late, samordnare.user, AppointmentRole.SAMORDNARE)
+    appoint(late, samordnare.user, AppointmentRole.ERSATTARE)
+    analysis(late, samordnare.user, AnalysisStatus.APPROVED, decided_days_ago=800)
+    analysis(complete, samordnare.user, AnalysisStatus.SUBMITTED, submitted_days_ago=40)
+    analysis(missing, samordnare.user, AnalysisStatus.SUBMITTED, submitted_days_ago=2, classification=1)
+    db.commit()
+    session_cookie(client, app, chef)
+
+    html = client.get("/").get_data(as_text=True)
+    table = rows(html)
+    texts = " | ".join(table)
+    assert len(table) == 4, table
+    assert any("Bedöm om Stadsbyggnadsnämnden omfattas" in row and "Försenad" in row for row in table)
+    assert any("Miljönämnden" in row and "saknar förordnad ersättare" in row for row in table)
+    assert any("Trafiknämnden" in row and "Försenad" in row for row in table)
+    review = next(row for row in table if "Granska" in row)
+    assert "Kulturnämnden" in review and "Försenad" in review  # 40 days > the review period
+    # The plan is the unit's business; an analysis marked above the chef's clearance is left out.
+    assert "åtgärd" not in texts.lower()
+    assert "Granska den inskickade säkerhetsskyddsanalysen för Miljönämnden" not in texts
+
+
+def test_empty_list_and_a_reminded_item(app, client):
+    person = make_user(app, make_operator())
+    session_cookie(client, app, person)
+    assert "Du har inget att göra just nu." in client.get("/").get_data(as_text=True)
+
+    unit = make_unit(person.user.operator)
+    notice = holder_notice(unit, person.user, person.user, moment(-8))
+    db.add(
+        SentReminder(
+            kind="notice_unacknowledged",
+            subject_id=str(notice.id),
+            user_id=person.id,
+            stage="ack:1",
+            due_on=days(-1),
+        )
+    )
+    db.commit()
+    html = client.get("/").get_data(as_text=True)
+    assert "Du har inget att göra just nu." not in html
+    assert "Påminnelse skickad" in html
+
+
+def test_each_item_links_to_its_page_when_that_page_exists(app, client):
+    operator = make_operator()
+    person = make_user(app, operator)
+    unit = covered_unit(operator, person.user, "Kulturnämnden", with_ersattare=False)
+    grant(person, Role.SAMORDNARE, unit)
+    notice = holder_notice(unit, person.user, person.user, moment(-1))
+    approved = db.scalar(select(SecurityAnalysis.id).where(SecurityAnalysis.unit_id == unit.id))
+    db.commit()
+    session_cookie(client, app, person)
+    html = client.get("/").get_data(as_text=True)
+    section = html.split('id="att-gora-rubrik"', 1)[1].split("</section>", 1)[0]
+    links = set(re.findall(r'href="([^"]+)"', section))
+    expected = set()
+    with app.test_request_context():
+        for endpoint, values in (
+            ("units.detail", {"unit_id": str(unit.id)}),
+            ("analyses.detail", {"analysis_id": str(approved)}),
+            ("assets.notice", {"notice_id": str(notice.id)}),
+        ):
+            if endpoint in app.view_functions:
+                expected.add(url_for(endpoint, **values))
+    assert links == expected
+
+
+@contextmanager
+def count_statements(app):  # type: ignore[no-untyped-def]
+    engine = app.extensions["sakskydd.db"].engine
+    statements: list[str] = []
+
+    def _count(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", _count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", _count)
+
+
+def _home_statements(app, client, person) -> list[str]:  # type: ignore[no-untyped-def]
+    session_cookie(client, app, person)
+    assert client.get("/").status_code == 200  # warm up: first-request work is not counted
+    with count_statements(app) as statements:
+        response = client.get("/")
+    assert response.status_code == 200
+    return statements
+
+
+@pytest.mark.parametrize("role", [Role.SAMORDNARE, Role.CHEF])
+def test_home_page_statements_do_not_grow_with_the_number_of_units(app, role):
+    counts = []
+    for size in (3, 30):
+        operator = make_operator()
+        author = make_user(app, operator)
+        units = [covered_unit(operator, author.user, with_ersattare=size % 2 == 0) for _ in range(size)]
+        for unit in units:
+            analysis(unit, author.user, AnalysisStatus.SUBMITTED, submitted_days_ago=5)
+        db.commit()
+        if role == Role.CHEF:
+            person = make_user(app, operator, roles=[(Role.CHEF, operator)])
+        else:
+            person = make_user(app, operator, roles=[(Role.SAMORDNARE, unit) for unit in units])
+        for unit in units[:2]:
+            holder_notice(unit, author.user, person.user, moment(-9))
+        db.commit()
+        counts.append(len(_home_statements(app, app.test_client(), person)))
+    assert counts[0] == counts[1], counts
+
+
+def test_due_items_take_the_same_statements_for_3_and_30_units(app):
+    counts = []
+    for size in (3, 30):
+        operator = make_operator()
+        author = make_user(app, operator)
+        units = [covered_unit(operator, author.user, with_ersattare=False) for _ in range(size)]
+        for unit in units:
+            analysis(unit, author.user, AnalysisStatus.SUBMITTED, submitted_days_ago=5)
+            holder_notice(unit, author.user, author.user, moment(-9))
+        for unit in units:
+            grant(author, Role.SAMORDNARE, unit)
+        db.add(
+            RoleAssignment(
+                user_id=author.id, role=Role.CHEF, operator_id=operator.id, status=AssignmentStatus.ACTIVE
+            )
+        )
+        db.commit()
+        with count_statements(app) as statements:
+            items = due_items_for_user(author.user, TODAY)
+        db.rollback()
+        # Per unit: missing ersättare, the trigger-driven analysis, two open measures, the
+        # submitted analysis to review, the notice.
+        assert len(items) == 6 * size
+        counts.append(len([s for s in statements if not s.startswith("BEGIN")]))
+    assert counts[0] == counts[1] <= 6, counts

@@ -1,0 +1,367 @@
+"""`sakskydd reminders run` against a real local SMTP server (aiosmtpd): who gets what, once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import json
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from aiosmtpd.controller import Controller
+from factories import make_operator, make_unit, make_user
+from flask import url_for
+from sqlalchemy import func, select
+
+from sakskydd.accounts.models import AssignmentStatus, Role, RoleAssignment
+from sakskydd.analyses.models import AnalysisStatus, Measure, MeasureArea, MeasureStatus, SecurityAnalysis
+from sakskydd.assets.models import AssetHolder, AssetRevision, AssetType, HolderNotice, ProtectedAsset
+from sakskydd.audit.models import AuditEvent
+from sakskydd.classification import DamageLevel
+from sakskydd.deadlines import add_months, local_today
+from sakskydd.extensions import db
+from sakskydd.notifications.models import SentReminder
+from sakskydd.organisations.models import Applicability, ApplicabilityAssessment, Appointment, AppointmentRole
+
+pytestmark = pytest.mark.db
+
+TODAY = local_today()
+BASE = "https://localhost"
+
+
+@dataclass
+class Collector:
+    """An aiosmtpd handler that keeps every message it receives."""
+
+    messages: list[email.message.EmailMessage] = field(default_factory=list)
+    envelopes: list[list[str]] = field(default_factory=list)
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
+        self.envelopes.append(list(envelope.rcpt_tos))
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[email.message.EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def smtp(app) -> Iterator[Collector]:  # type: ignore[no-untyped-def]
+    handler = Collector()
+    port = _free_port()
+    assert port != 587  # 587 would make sakskydd ask for STARTTLS
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    app.config["SAKSKYDD_SETTINGS"].smtp_url = f"smtp://127.0.0.1:{port}"
+    try:
+        yield handler
+    finally:
+        controller.stop()
+
+
+def run(app, *args: str):  # type: ignore[no-untyped-def]
+    return app.test_cli_runner().invoke(args=["reminders", "run", *args])
+
+
+def person(app, operator, name: str, roles=None):  # type: ignore[no-untyped-def]
+    made = make_user(app, operator, username=name, roles=roles or [])
+    made.user.email = f"{name}@example.se"
+    made.user.display_name = f"Person {name}"
+    db.commit()
+    return made
+
+
+def grant(who, role, unit, status=AssignmentStatus.ACTIVE):  # type: ignore[no-untyped-def]
+    db.add(RoleAssignment(user_id=who.id, role=role, unit_id=unit.id, status=status))
+
+
+def covered(unit, recorder, *roles_appointed):  # type: ignore[no-untyped-def]
+    db.add(
+        ApplicabilityAssessment(
+            unit_id=unit.id,
+            outcome=Applicability.YES,
+            decided_on=TODAY - dt.timedelta(days=500),
+            decided_by="Nämnden",
+            attested=True,
+            recorded_by_id=recorder.id,
+        )
+    )
+    for appointee, role in roles_appointed:
+        db.add(
+            Appointment(
+                unit_id=unit.id,
+                user_id=appointee.id,
+                role=role,
+                starts_on=TODAY - dt.timedelta(days=400),
+                recorded_by_id=recorder.id,
+            )
+        )
+
+
+def noon(day: dt.date) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, 10, tzinfo=dt.UTC)  # 11 or 12 in Stockholm
+
+
+def approved(unit, author, decided_on: dt.date, cycle_year: int) -> SecurityAnalysis:  # type: ignore[no-untyped-def]
+    row = SecurityAnalysis(
+        unit_id=unit.id,
+        cycle_year=cycle_year,
+        title="Årets analys med hemligt namn",
+        status=AnalysisStatus.APPROVED,
+        decided_at=noon(decided_on),
+        created_by_id=author.id,
+    )
+    db.add(row)
+    db.flush()
+    return row
+
+
+@dataclass
+class World:
+    samordnare: object
+    ersattare: object
+    revoked: object
+    samordnare_b: object
+    chef: object
+    holder: object
+    unit_a: object
+    unit_b: object
+    analysis_a: SecurityAnalysis
+    submitted_b: SecurityAnalysis
+    measure: Measure
+    notice: HolderNotice
+
+
+@pytest.fixture
+def world(app) -> World:  # type: ignore[no-untyped-def]
+    """Unit A: both coordinators, its analysis due in 10 days and an overdue measure.
+    Unit B: covered, samordnare but no ersättare, an analysis submitted to the chef.
+    A holder with a status-change notice unacknowledged for 8 days."""
+    operator = make_operator()
+    chef = person(app, operator, "chefen", roles=[(Role.CHEF, operator)])
+    samordnare = person(app, operator, "samordnare_a")
+    ersattare = person(app, operator, "ersattare_a")
+    revoked = person(app, operator, "tidigare_a")
+    samordnare_b = person(app, operator, "samordnare_b")
+    holder = person(app, operator, "innehavaren")
+    unit_a = make_unit(operator, "Kulturnämnden")
+    unit_b = make_unit(operator, "Miljönämnden")
+    grant(samordnare, Role.SAMORDNARE, unit_a)
+    grant(ersattare, Role.ERSATTARE, unit_a)
+    grant(revoked, Role.ERSATTARE, unit_a, AssignmentStatus.REVOKED)
+    grant(samordnare_b, Role.SAMORDNARE, unit_b)
+    covered(
+        unit_a, samordnare, (samordnare, AppointmentRole.SAMORDNARE), (ersattare, AppointmentRole.ERSATTARE)
+    )
+    covered(unit_b, samordnare_b, (samordnare_b, AppointmentRole.SAMORDNARE))
+
+    analysis_a = approved(unit_a, samordnare, add_months(TODAY + dt.timedelta(days=10), -12), TODAY.year - 1)
+    measure = Measure(
+        analysis_id=analysis_a.id,
+        unit_id=unit_a.id,
+        area=MeasureArea.INFORMATION,
+        title="Hemlig åtgärdstitel",
+        responsible_function="IT-chef",
+        due_on=TODAY - dt.timedelta(days=2),
+        status=MeasureStatus.IN_PROGRESS,
+        attested=True,
+    )
+    db.add(measure)
+    approved(unit_b, samordnare_b, TODAY - dt.timedelta(days=30), TODAY.year - 1)
+    submitted_b = SecurityAnalysis(
+        unit_id=unit_b.id,
+        cycle_year=TODAY.year,
+        title="Inskickad analys med namn",
+        status=AnalysisStatus.SUBMITTED,
+        submitted_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=1),
+        created_by_id=samordnare_b.id,
+    )
+    db.add(submitted_b)
+
+    asset = ProtectedAsset(
+        unit_id=unit_a.id,
+        type=AssetType.SYSTEM,
+        name="Ledningssystemet Örnen",
+        damage_level=DamageLevel.NOT_INSIGNIFICANT,
+        owner="Förvaltningschef",
+        created_by_id=samordnare.id,
+    )
+    db.add(asset)
+    db.flush()
+    db.add(AssetHolder(asset_id=asset.id, user_id=holder.id))
+    revision = AssetRevision(asset_id=asset.id, unit_id=unit_a.id, actor_id=samordnare.id, changes={})
+    db.add(revision)
+    db.flush()
+    notice = HolderNotice(
+        asset_id=asset.id,
+        unit_id=unit_a.id,
+        revision_id=revision.id,
+        user_id=holder.id,
+        created_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=8),
+    )
+    db.add(notice)
+    db.commit()
+    return World(
+        samordnare,
+        ersattare,
+        revoked,
+        samordnare_b,
+        chef,
+        holder,
+        unit_a,
+        unit_b,
+        analysis_a,
+        submitted_b,
+        measure,
+        notice,
+    )
+
+
+FREE_TEXT = (
+    "Kulturnämnden",
+    "Miljönämnden",
+    "Hemlig åtgärdstitel",
+    "Årets analys med hemligt namn",
+    "Inskickad analys med namn",
+    "Ledningssystemet Örnen",
+    "IT-chef",
+    "Förvaltningschef",
+)
+
+
+def expected_link(app, endpoint: str, **values: str) -> str:  # type: ignore[no-untyped-def]
+    """The item's page while it exists, else the home page (the link helper's fallback)."""
+    with app.test_request_context(base_url=BASE):
+        if endpoint in app.view_functions:
+            return url_for(endpoint, _external=True, **values)
+        return url_for("main.home", _external=True)
+
+
+def body(message: email.message.EmailMessage) -> str:
+    return message.get_content()
+
+
+def test_reminders_reach_the_right_people_once(app, smtp, world):
+    # Plain ids: expected_link's request context ends the test's database session.
+    ids = {
+        name: str(getattr(world, name).id)
+        for name in ("unit_a", "unit_b", "analysis_a", "submitted_b", "notice")
+    }
+    users = {name: getattr(world, name).id for name in ("samordnare", "ersattare", "chef", "holder")}
+    result = run(app)
+    assert result.exit_code == 0, result.output
+    assert "Skickade 8 påminnelser i 5 e-postmeddelanden." in result.output
+
+    assert sorted(r for rcpts in smtp.envelopes for r in rcpts) == sorted(
+        f"{name}@example.se"
+        for name in ("samordnare_a", "ersattare_a", "samordnare_b", "chefen", "innehavaren")
+    )
+    for message in smtp.messages:
+        assert message["Subject"] == "Påminnelse från sakskydd"
+        assert message["From"] == app.config["SAKSKYDD_SETTINGS"].mail_from
+        text = body(message)
+        for secret in FREE_TEXT:
+            assert secret not in text, (message["To"], secret)
+        assert f"{BASE}/" in text
+
+    unit_a_link = expected_link(app, "units.detail", unit_id=ids["unit_a"])
+    analysis_a_link = expected_link(app, "analyses.detail", analysis_id=ids["analysis_a"])
+    for name in ("samordnare_a", "ersattare_a"):
+        (message,) = smtp.to(f"{name}@example.se")
+        text = body(message)
+        assert f"Hej Person {name}" in text
+        assert "FÖRSENAD: En åtgärd i säkerhetsskyddsplanen ska vara genomförd senast" in text
+        assert "Säkerhetsskyddsanalysen för en enhet ska ses över och fastställas senast" in text
+        assert unit_a_link in text and analysis_a_link in text
+
+    (message,) = smtp.to("samordnare_b@example.se")
+    assert "saknar förordnad ersättare" in body(message)
+    assert expected_link(app, "units.detail", unit_id=ids["unit_b"]) in body(message)
+
+    (message,) = smtp.to("chefen@example.se")
+    text = body(message)
+    assert "saknar förordnad ersättare" in text
+    assert "En inskickad säkerhetsskyddsanalys väntar på ditt beslut" in text
+    assert expected_link(app, "analyses.detail", analysis_id=ids["submitted_b"]) in text
+    assert "En åtgärd i säkerhetsskyddsplanen" not in text  # the plan is the unit's business
+
+    (message,) = smtp.to("innehavaren@example.se")
+    text = body(message)
+    assert "väntar på din kvittens" in text
+    assert expected_link(app, "assets.notice", notice_id=ids["notice"]) in text
+
+    assert not smtp.to("tidigare_a@example.se")
+
+    db.expire_all()
+    stages = {(row.user_id, row.kind, row.stage.split(":")[0]) for row in db.scalars(select(SentReminder))}
+    assert (users["samordnare"], "measure_due", "overdue") in stages
+    assert (users["ersattare"], "analysis_due", "lead") in stages
+    assert (users["chef"], "coordinator_missing", "due") in stages
+    assert (users["chef"], "analysis_review", "lead") in stages
+    assert (users["holder"], "notice_unacknowledged", "ack") in stages
+    notice = db.get(HolderNotice, uuid.UUID(ids["notice"]))
+    assert notice.reminder_count == 1 and notice.last_reminded_at is not None
+    assert notice.version == 1  # the holder's acknowledgement form stays valid
+
+    # Running again sends nothing new.
+    again = run(app)
+    assert again.exit_code == 0, again.output
+    assert "Skickade 0 påminnelser" in again.output
+    assert len(smtp.messages) == 5
+    events = list(
+        db.scalars(select(AuditEvent).where(AuditEvent.event == "reminders.sent").order_by(AuditEvent.seq))
+    )
+    assert [json.loads(e.payload)["detail"] for e in events] == [{"count": 8}, {"count": 0}]
+    assert all(json.loads(e.payload)["source"] == {"system": "cli"} for e in events)
+
+
+def test_dry_run_lists_and_changes_nothing(app, smtp, world):
+    result = run(app, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "samordnare_a" in result.output and "measure_due overdue:" in result.output
+    assert "innehavaren" in result.output and "notice_unacknowledged ack:1" in result.output
+    assert "Torrkörning: 8 påminnelser till 5 användare skulle skickas." in result.output
+    for secret in FREE_TEXT:
+        assert secret not in result.output
+    assert smtp.messages == []
+    assert db.scalar(select(func.count()).select_from(SentReminder)) == 0
+    assert db.scalar(select(func.count()).where(AuditEvent.event == "reminders.sent")) == 0
+    assert db.get(HolderNotice, world.notice.id).reminder_count == 0
+
+
+def test_a_failed_send_is_tried_again_at_the_next_run(app, smtp, world):
+    settings = app.config["SAKSKYDD_SETTINGS"]
+    working = settings.smtp_url
+    settings.smtp_url = f"smtp://127.0.0.1:{_free_port()}"  # nobody listens there
+    failed = run(app)
+    assert failed.exit_code != 0
+    assert "8 påminnelser kunde inte skickas" in failed.output
+    assert db.scalar(select(func.count()).select_from(SentReminder)) == 0
+    assert db.get(HolderNotice, world.notice.id).reminder_count == 0
+
+    settings.smtp_url = working
+    retried = run(app)
+    assert retried.exit_code == 0, retried.output
+    assert len(smtp.messages) == 5
+    assert db.scalar(select(func.count()).select_from(SentReminder)) == 8
+
+
+def test_without_smtp_the_reminders_go_to_the_outbox(app, world):
+    from sakskydd.notifications.mail import outbox_path
+
+    app.config["SAKSKYDD_SETTINGS"].smtp_url = None
+    result = run(app)
+    assert result.exit_code == 0, result.output
+    files = sorted(outbox_path().glob("*.eml"))
+    assert len(files) == 5
+    assert all(f.stat().st_mode & 0o077 == 0 for f in files)

@@ -1,0 +1,450 @@
+"""The deadline rules of sakskydd.deadlines: plain values in, due items out (no database)."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import uuid
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sakskydd.config import ANALYSIS_INTERVAL_CEILING_MONTHS
+from sakskydd.deadlines import (
+    FIRST_ANALYSIS_MONTHS,
+    REVIEW_PERIOD_DAYS,
+    TRIGGER_RESPONSE_MONTHS,
+    AppointmentFacts,
+    DueItem,
+    ItemKind,
+    MeasureFacts,
+    NoticeFacts,
+    Rules,
+    SubmittedAnalysisFacts,
+    TriggerFacts,
+    UnitFacts,
+    add_months,
+    analysis_due,
+    analysis_item,
+    applicability_item,
+    coordinator_item,
+    link_target,
+    local_date,
+    measure_item,
+    missing_coordinators,
+    notice_item,
+    reminder_stage,
+    review_item,
+    sort_items,
+    unit_items,
+)
+from sakskydd.organisations.models import Applicability, AppointmentRole
+
+SAM = AppointmentRole.SAMORDNARE
+ERS = AppointmentRole.ERSATTARE
+UNIT = uuid.UUID(int=1)
+TODAY = dt.date(2027, 6, 15)
+
+
+def at(day: dt.date, hour: int = 12) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, hour, tzinfo=dt.UTC)
+
+
+def unit(**kwargs) -> UnitFacts:  # type: ignore[no-untyped-def]
+    values = {
+        "unit_id": UNIT,
+        "name": "Kulturnämnden",
+        "created_on": dt.date(2025, 1, 1),
+        "applicability": Applicability.YES,
+        "assessed_on": dt.date(2026, 1, 31),
+    }
+    values.update(kwargs)
+    return UnitFacts(**values)
+
+
+def trigger(occurred: dt.date, recorded: dt.datetime | None = None, handled: bool = False) -> TriggerFacts:
+    return TriggerFacts(occurred, recorded or at(occurred), "omorganisation", handled)
+
+
+# --- strategies ----------------------------------------------------------------------------------
+
+dates = st.dates(min_value=dt.date(2000, 1, 1), max_value=dt.date(2090, 12, 31))
+moments = st.datetimes(
+    min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2090, 12, 31), timezones=st.just(dt.UTC)
+)
+triggers = st.builds(
+    TriggerFacts,
+    occurred_on=dates,
+    recorded_at=moments,
+    kind=st.just("ny_hotinformation"),
+    handled=st.booleans(),
+)
+appointments = st.builds(
+    AppointmentFacts,
+    role=st.sampled_from([SAM, ERS]),
+    starts_on=dates,
+    ends_on=st.none() | dates,
+)
+units = st.builds(
+    UnitFacts,
+    unit_id=st.uuids(),
+    name=st.just("Enheten"),
+    created_on=dates,
+    applicability=st.none() | st.sampled_from(list(Applicability)),
+    assessed_on=st.none() | dates,
+    last_approved_at=st.none() | moments,
+    appointments=st.lists(appointments, max_size=4).map(tuple),
+    triggers=st.lists(triggers, max_size=4).map(tuple),
+)
+covered_units = units.map(lambda u: UnitFacts(**{**u.__dict__, "applicability": Applicability.YES}))
+intervals = st.integers(min_value=-50, max_value=1000)
+measures = st.builds(
+    MeasureFacts,
+    measure_id=st.uuids(),
+    unit_id=st.uuids(),
+    analysis_id=st.uuids(),
+    due_on=dates,
+    status=st.sampled_from(["planerad", "pagar", "klar", "ej_genomford"]),
+)
+notices = st.builds(NoticeFacts, notice_id=st.uuids(), unit_id=st.uuids(), created_at=moments)
+submitted = st.builds(
+    SubmittedAnalysisFacts, analysis_id=st.uuids(), unit_id=st.uuids(), submitted_at=moments
+)
+
+
+# --- month arithmetic ----------------------------------------------------------------------------
+
+
+@given(dates, st.integers(min_value=-240, max_value=240))
+def test_add_months_moves_whole_months_and_clamps_the_day(day, months):
+    result = add_months(day, months)
+    assert (result.year * 12 + result.month) - (day.year * 12 + day.month) == months
+    assert result.day == min(day.day, calendar.monthrange(result.year, result.month)[1])
+
+
+@given(dates, dates, st.integers(min_value=-240, max_value=240))
+def test_add_months_is_monotone_in_the_date(first, second, months):
+    low, high = sorted((first, second))
+    assert add_months(low, months) <= add_months(high, months)
+
+
+@given(dates, st.integers(min_value=-120, max_value=120), st.integers(min_value=-120, max_value=120))
+def test_add_months_is_monotone_in_the_months(day, a, b):
+    low, high = sorted((a, b))
+    assert add_months(day, low) <= add_months(day, high)
+
+
+@pytest.mark.parametrize(
+    ("day", "months", "expected"),
+    [
+        (dt.date(2027, 1, 31), 1, dt.date(2027, 2, 28)),
+        (dt.date(2028, 1, 31), 1, dt.date(2028, 2, 29)),
+        (dt.date(2027, 3, 31), -1, dt.date(2027, 2, 28)),
+        (dt.date(2027, 8, 31), 6, dt.date(2028, 2, 29)),
+        (dt.date(2026, 12, 15), 1, dt.date(2027, 1, 15)),
+        (dt.date(2026, 5, 31), 24, dt.date(2028, 5, 31)),
+        (dt.date(2026, 5, 30), 0, dt.date(2026, 5, 30)),
+    ],
+)
+def test_add_months_examples(day, months, expected):
+    assert add_months(day, months) == expected
+
+
+# --- properties of the analysis rule -------------------------------------------------------------
+
+
+@given(covered_units, intervals)
+def test_analysis_is_never_due_later_than_the_law_allows_after_an_approval(facts, interval):
+    due = analysis_due(facts, interval)
+    if facts.last_approved_at is not None:
+        assert due is not None
+        assert due[0] <= add_months(local_date(facts.last_approved_at), ANALYSIS_INTERVAL_CEILING_MONTHS)
+
+
+@given(units, intervals, triggers)
+def test_a_new_trigger_never_makes_the_analysis_due_later(facts, interval, extra):
+    before = analysis_due(facts, interval)
+    after = analysis_due(UnitFacts(**{**facts.__dict__, "triggers": (*facts.triggers, extra)}), interval)
+    assert (before is None) == (after is None)
+    if before is not None and after is not None:
+        assert after[0] <= before[0]
+
+
+@given(units, intervals)
+def test_only_covered_units_need_an_analysis(facts, interval):
+    if facts.applicability != Applicability.YES:
+        assert analysis_due(facts, interval) is None
+
+
+@given(
+    st.lists(units, max_size=3),
+    st.lists(measures, max_size=3),
+    st.lists(notices, max_size=3),
+    st.lists(submitted, max_size=3),
+    dates,
+    st.integers(min_value=1, max_value=24),
+    st.integers(min_value=1, max_value=60),
+)
+def test_an_item_is_overdue_exactly_when_its_due_date_has_passed(
+    some_units, some_measures, some_notices, some_submitted, today, interval, notice_days
+):
+    rules = Rules(analysis_interval_months=interval, notice_reminder_days=notice_days)
+    items: list[DueItem] = []
+    for facts in some_units:
+        items += unit_items(facts, today, rules, coordinator=True)
+    items += [i for m in some_measures if (i := measure_item(m, today)) is not None]
+    items += [notice_item(n, today, notice_days) for n in some_notices]
+    items += [review_item(s, today) for s in some_submitted]
+    for item in items:
+        assert item.overdue == (item.due_on < today)
+    ordered = sort_items(items)
+    assert [i.due_on for i in ordered] == sorted(i.due_on for i in ordered)
+
+
+@given(units, dates, st.integers(min_value=1, max_value=24))
+def test_the_chef_sees_a_subset_of_the_coordinators_items(facts, today, interval):
+    rules = Rules(analysis_interval_months=interval)
+    coordinator = unit_items(facts, today, rules, coordinator=True)
+    chef = unit_items(facts, today, rules, coordinator=False, chef=True)
+    assert all(item in coordinator for item in chef)
+    assert all(item.overdue for item in chef if item.kind == ItemKind.ANALYSIS_DUE)
+
+
+# --- the analysis rule, case by case -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("outcome", [Applicability.NO, Applicability.INVESTIGATING, None])
+def test_a_unit_that_is_not_covered_needs_no_analysis(outcome):
+    assert analysis_item(unit(applicability=outcome), TODAY, 12) is None
+
+
+def test_first_analysis_is_due_a_start_period_after_the_unit_was_assessed_covered():
+    item = analysis_item(unit(assessed_on=dt.date(2026, 11, 30)), TODAY, 12)
+    assert item is not None
+    assert item.due_on == dt.date(2027, 2, 28) == add_months(dt.date(2026, 11, 30), FIRST_ANALYSIS_MONTHS)
+    assert item.title_key == "analysis_first"
+    assert item.overdue
+    assert item.kind == ItemKind.ANALYSIS_DUE and item.subject_id == UNIT
+
+
+@pytest.mark.parametrize(("interval", "expected"), [(12, dt.date(2027, 3, 10)), (6, dt.date(2026, 9, 10))])
+def test_renewal_is_due_the_interval_after_the_last_approval(interval, expected):
+    item = analysis_item(unit(last_approved_at=at(dt.date(2026, 3, 10))), TODAY, interval)
+    assert item is not None and item.due_on == expected and item.title_key == "analysis_renewal"
+
+
+def test_interval_setting_above_the_law_is_capped_at_24_months():
+    due = analysis_due(unit(last_approved_at=at(dt.date(2026, 3, 10))), 36)
+    assert due == (dt.date(2028, 3, 10), "renewal")
+
+
+def test_approval_date_is_the_swedish_calendar_date():
+    # 23:30 UTC on 9 March is 00:30 on 10 March in Stockholm.
+    approved = dt.datetime(2026, 3, 9, 23, 30, tzinfo=dt.UTC)
+    assert analysis_due(unit(last_approved_at=approved), 12) == (dt.date(2027, 3, 10), "renewal")
+
+
+def test_an_open_trigger_brings_the_analysis_forward():
+    facts = unit(
+        last_approved_at=at(dt.date(2027, 3, 1)),
+        triggers=(trigger(dt.date(2027, 5, 31), at(dt.date(2027, 6, 1))),),
+    )
+    item = analysis_item(facts, TODAY, 12)
+    assert item is not None
+    assert item.due_on == dt.date(2027, 6, 30) == add_months(dt.date(2027, 5, 31), TRIGGER_RESPONSE_MONTHS)
+    assert item.title_key == "analysis_trigger" and item.params["trigger"] == "omorganisation"
+    assert not item.overdue
+
+
+def test_handled_triggers_and_triggers_recorded_before_the_approval_do_not_count():
+    approved = at(dt.date(2027, 3, 1))
+    facts = unit(
+        last_approved_at=approved,
+        triggers=(
+            trigger(dt.date(2027, 2, 1), at(dt.date(2027, 2, 1))),  # before the approval
+            trigger(dt.date(2027, 4, 1), at(dt.date(2027, 4, 1)), handled=True),
+        ),
+    )
+    assert analysis_due(facts, 12) == (dt.date(2028, 3, 1), "renewal")
+
+
+def test_a_trigger_later_than_the_regular_due_date_changes_nothing():
+    facts = unit(
+        last_approved_at=at(dt.date(2026, 7, 1)),
+        triggers=(trigger(dt.date(2027, 6, 20), at(dt.date(2027, 6, 20))),),
+    )
+    assert analysis_due(facts, 12) == (dt.date(2027, 7, 1), "renewal")
+
+
+def test_a_trigger_before_any_approval_can_bring_the_first_analysis_forward():
+    facts = unit(assessed_on=dt.date(2027, 5, 1), triggers=(trigger(dt.date(2027, 5, 10)),))
+    assert analysis_due(facts, 12) == (dt.date(2027, 6, 10), "trigger")
+
+
+# --- coordinators and applicability --------------------------------------------------------------
+
+
+def test_covered_unit_without_ersattare_is_a_finding_due_since_it_was_covered():
+    facts = unit(appointments=(AppointmentFacts(SAM, dt.date(2026, 2, 1)),))
+    item = coordinator_item(facts, TODAY)
+    assert item is not None
+    assert item.params["missing"] == ["ersattare"]
+    assert item.due_on == dt.date(2026, 1, 31) and item.overdue
+
+
+def test_a_missing_role_counts_from_the_day_after_the_last_appointment_ended():
+    facts = unit(
+        appointments=(
+            AppointmentFacts(SAM, dt.date(2026, 2, 1)),
+            AppointmentFacts(ERS, dt.date(2026, 2, 1), dt.date(2027, 5, 31)),
+            AppointmentFacts(ERS, dt.date(2027, 8, 1)),  # starts later: not current today
+        )
+    )
+    assert missing_coordinators(facts, TODAY) == {ERS: dt.date(2027, 6, 1)}
+
+
+def test_unit_with_both_roles_current_has_no_finding():
+    facts = unit(
+        appointments=(
+            AppointmentFacts(SAM, dt.date(2026, 2, 1), dt.date(2027, 6, 15)),  # last day today
+            AppointmentFacts(ERS, dt.date(2027, 6, 15)),
+        )
+    )
+    assert coordinator_item(facts, TODAY) is None
+
+
+def test_unit_without_any_coordinator_misses_both():
+    item = coordinator_item(unit(), TODAY)
+    assert item is not None and item.params["missing"] == ["samordnare", "ersattare"]
+
+
+@pytest.mark.parametrize("outcome", [Applicability.NO, Applicability.INVESTIGATING])
+def test_a_unit_that_is_not_covered_needs_no_coordinators(outcome):
+    assert coordinator_item(unit(applicability=outcome), TODAY) is None
+
+
+def test_unit_never_assessed_is_due_from_its_creation():
+    item = applicability_item(unit(applicability=None, assessed_on=None), TODAY)
+    assert item is not None
+    assert item.kind == ItemKind.APPLICABILITY_MISSING and item.due_on == dt.date(2025, 1, 1) and item.overdue
+    assert applicability_item(unit(applicability=Applicability.NO), TODAY) is None
+
+
+# --- measures, notices, reviews ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "due_on", "expected"),
+    [
+        ("planerad", dt.date(2027, 6, 14), "overdue"),
+        ("pagar", dt.date(2027, 6, 15), "due"),
+        ("planerad", dt.date(2027, 7, 1), "due"),
+        ("klar", dt.date(2027, 1, 1), None),
+        ("ej_genomford", dt.date(2027, 1, 1), None),
+    ],
+)
+def test_open_measures_are_due_on_their_date_and_overdue_after_it(status, due_on, expected):
+    facts = MeasureFacts(
+        uuid.uuid4(), UNIT, uuid.uuid4(), due_on, status, "fysisk_sakerhet", "Lås", "Enheten"
+    )
+    item = measure_item(facts, TODAY)
+    if expected is None:
+        assert item is None
+    else:
+        assert item is not None and item.overdue == (expected == "overdue") and item.due_on == due_on
+        assert item.analysis_id == facts.analysis_id and item.subject_id == facts.measure_id
+
+
+def test_unacknowledged_notice_is_due_notice_reminder_days_after_it_was_sent():
+    facts = NoticeFacts(uuid.uuid4(), UNIT, at(dt.date(2027, 6, 1), 10), "Serverrummet")
+    item = notice_item(facts, TODAY, 7)
+    assert item.due_on == dt.date(2027, 6, 8) and item.overdue
+    assert item.params == {"asset": "Serverrummet", "sent_on": "2027-06-01"}
+
+
+def test_submitted_analysis_is_due_for_review_within_the_review_period():
+    facts = SubmittedAnalysisFacts(
+        uuid.uuid4(), UNIT, at(dt.date(2027, 6, 1)), 2027, "Analys 2027", "Enheten"
+    )
+    item = review_item(facts, TODAY)
+    assert item.kind == ItemKind.ANALYSIS_REVIEW
+    assert item.due_on == dt.date(2027, 6, 1) + dt.timedelta(days=REVIEW_PERIOD_DAYS)
+    assert not item.overdue
+
+
+def test_chef_gets_the_findings_and_only_an_overdue_analysis():
+    due_later = unit(last_approved_at=at(dt.date(2027, 1, 1)))  # due 2028, covered, no coordinators
+    kinds = {i.kind for i in unit_items(due_later, TODAY, Rules(), coordinator=False, chef=True)}
+    assert kinds == {ItemKind.COORDINATOR_MISSING}
+    overdue = unit(last_approved_at=at(dt.date(2026, 1, 1)))
+    kinds = {i.kind for i in unit_items(overdue, TODAY, Rules(), coordinator=False, chef=True)}
+    assert kinds == {ItemKind.COORDINATOR_MISSING, ItemKind.ANALYSIS_DUE}
+    assert unit_items(overdue, TODAY, Rules(), coordinator=False, chef=False) == []
+
+
+# --- reminder stages, order, links ---------------------------------------------------------------
+
+
+def _item(kind: ItemKind, due_on: dt.date) -> DueItem:
+    return DueItem(kind, UNIT, uuid.uuid4(), due_on, due_on < TODAY, kind.value, {})
+
+
+@pytest.mark.parametrize(
+    ("kind", "due_on", "expected"),
+    [
+        (ItemKind.MEASURE_DUE, TODAY + dt.timedelta(days=31), None),
+        (ItemKind.MEASURE_DUE, TODAY + dt.timedelta(days=30), "lead:2027-07-15"),
+        (ItemKind.MEASURE_DUE, TODAY, "lead:2027-06-15"),
+        (ItemKind.MEASURE_DUE, TODAY - dt.timedelta(days=1), "overdue:2027-06-14"),
+        (ItemKind.ANALYSIS_DUE, TODAY - dt.timedelta(days=400), "overdue:2026-05-11"),
+        (ItemKind.ANALYSIS_REVIEW, TODAY + dt.timedelta(days=29), "lead:2027-07-14"),
+        (ItemKind.COORDINATOR_MISSING, TODAY - dt.timedelta(days=100), "due:2027-03-07"),
+        (ItemKind.APPLICABILITY_MISSING, TODAY, "due:2027-06-15"),
+        (ItemKind.NOTICE_UNACKNOWLEDGED, TODAY + dt.timedelta(days=1), None),
+        (ItemKind.NOTICE_UNACKNOWLEDGED, TODAY, "ack:1"),
+        (ItemKind.NOTICE_UNACKNOWLEDGED, TODAY - dt.timedelta(days=6), "ack:1"),
+        (ItemKind.NOTICE_UNACKNOWLEDGED, TODAY - dt.timedelta(days=7), "ack:2"),
+        (ItemKind.NOTICE_UNACKNOWLEDGED, TODAY - dt.timedelta(days=15), "ack:3"),
+    ],
+)
+def test_reminder_stages(kind, due_on, expected):
+    rules = Rules(reminder_lead_days=30, notice_reminder_days=7)
+    assert reminder_stage(_item(kind, due_on), TODAY, rules) == expected
+
+
+@given(dates, st.integers(min_value=0, max_value=90), st.sampled_from(list(ItemKind)))
+def test_daily_runs_remind_of_one_due_date_at_most_twice(due_on, lead, kind):
+    """Run every day from well before to well after the due date: a dated item gets a lead
+    and an overdue reminder, a finding one, a notice one every notice_reminder_days."""
+    rules = Rules(reminder_lead_days=lead, notice_reminder_days=7)
+    stages = set()
+    for offset in range(-120, 61):
+        today = due_on + dt.timedelta(days=offset)
+        stage = reminder_stage(
+            DueItem(kind, UNIT, UNIT, due_on, due_on < today, kind.value, {}), today, rules
+        )
+        if stage is not None:
+            stages.add(stage)
+    if kind == ItemKind.NOTICE_UNACKNOWLEDGED:
+        assert stages == {f"ack:{n}" for n in range(1, 10)}  # days 0..60 after the due date
+    elif kind in (ItemKind.COORDINATOR_MISSING, ItemKind.APPLICABILITY_MISSING):
+        assert stages == {f"due:{due_on.isoformat()}"}
+    else:
+        assert stages == {f"lead:{due_on.isoformat()}", f"overdue:{due_on.isoformat()}"}
+
+
+def test_items_are_sorted_by_date_and_one_subject_appears_once():
+    a = _item(ItemKind.MEASURE_DUE, dt.date(2027, 7, 1))
+    b = _item(ItemKind.ANALYSIS_DUE, dt.date(2027, 5, 1))
+    c = _item(ItemKind.COORDINATOR_MISSING, dt.date(2027, 7, 1))
+    assert sort_items([a, b, c, a]) == [b, c, a]
+
+
+def test_links_go_to_the_page_where_the_item_is_dealt_with():
+    notice = _item(ItemKind.NOTICE_UNACKNOWLEDGED, TODAY)
+    assert link_target(notice) == ("assets.notice", {"notice_id": str(notice.subject_id)})
+    measure = measure_item(MeasureFacts(uuid.uuid4(), UNIT, uuid.UUID(int=7), TODAY, "planerad"), TODAY)
+    assert measure is not None
+    assert link_target(measure) == ("analyses.detail", {"analysis_id": str(uuid.UUID(int=7))})
+    assert link_target(coordinator_item(unit(), TODAY)) == ("units.detail", {"unit_id": str(UNIT)})  # type: ignore[arg-type]
