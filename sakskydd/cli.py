@@ -15,9 +15,17 @@ from sakskydd.resources import resource_dir
 
 
 def _create_app() -> Flask:
-    from sakskydd import create_app
+    from flask.cli import NoAppException
 
-    return create_app()
+    from sakskydd import create_app
+    from sakskydd.config import ConfigError
+    from sakskydd.crypto.errors import KeyRingError
+
+    try:
+        return create_app()
+    except (ConfigError, KeyRingError) as exc:
+        # A clear sentence instead of a traceback (e.g. `sakskydd --help` before `sakskydd init`).
+        raise NoAppException(f"{exc} (run `sakskydd init` first on a new installation)") from exc
 
 
 def alembic_config(database_url: str) -> Any:
@@ -67,7 +75,7 @@ def register_commands(app: Flask) -> None:
     from sakskydd.audit.cli import audit as audit_group
     from sakskydd.crypto.cli import keys as keys_group
 
-    for group in (audit_group, keys_group, users, reminders):
+    for group in (audit_group, keys_group, users, operators, reminders):
         if group.name not in app.cli.commands:
             app.cli.add_command(group)
 
@@ -191,6 +199,35 @@ def users_create(username: str, display_name: str, email: str, operator_name: st
         from flask import url_for
 
         click.echo(settings.base_url + url_for("auth.activate", token=token))
+
+
+operators = AppGroup("operators", help="Create operators (verksamhetsutövare) from the command line.")
+
+
+@operators.command("create")
+@click.argument("name")
+@click.option("--kind", type=click.Choice(["kommun", "bolag"]), required=True)
+@click.option("--org-number", default=None, help="Organisationsnummer, NNNNNN-NNNN.")
+@click.option("--parent", "parent_name", default=None, help="For a bolag: the owning kommun's exact name.")
+def operators_create(name: str, kind: str, org_number: str | None, parent_name: str | None) -> None:
+    """Create an operator, e.g. the first one of a new installation (audited)."""
+    from sakskydd.admin.services import AdminError, create_operator
+    from sakskydd.extensions import db
+    from sakskydd.organisations.models import Operator, OperatorKind
+
+    parent = None
+    if parent_name:
+        parent = db.scalar(select(Operator).where(Operator.name == parent_name))
+        if parent is None:
+            raise click.ClickException(f"no operator named {parent_name!r}")
+    try:
+        operator = create_operator(
+            None, name=name, kind=OperatorKind(kind), org_number=org_number, parent=parent
+        )
+    except AdminError as error:
+        raise click.ClickException(str(error)) from error
+    db.commit()
+    click.echo(f"Verksamhetsutövare skapad: {operator.name} ({operator.id})")
 
 
 def _load_user(username: str) -> Any:

@@ -383,7 +383,7 @@ def _validate_name(name: str) -> str:
 
 
 def create_operator(
-    actor: User, *, name: str, kind: OperatorKind, org_number: str | None, parent: Operator | None
+    actor: User | None, *, name: str, kind: OperatorKind, org_number: str | None, parent: Operator | None
 ) -> Operator:
     name = _validate_name(name)
     if db.scalar(select(Operator.id).where(Operator.name == name)) is not None:

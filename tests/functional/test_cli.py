@@ -1,0 +1,51 @@
+"""The bootstrap commands of a new installation: the first operator and the first administrator."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from sakskydd.accounts.models import AssignmentStatus, Role, RoleAssignment, User
+from sakskydd.audit.models import AuditEvent
+from sakskydd.extensions import db
+from sakskydd.organisations.models import Operator, OperatorKind
+
+pytestmark = pytest.mark.db
+
+
+def test_first_operator_and_first_admin_from_the_command_line(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    created = runner.invoke(args=["operators", "create", "Nykommun", "--kind", "kommun"])
+    assert created.exit_code == 0, created.output
+    bolag = runner.invoke(
+        args=["operators", "create", "Nykommun Energi AB", "--kind", "bolag", "--parent", "Nykommun"]
+    )
+    assert bolag.exit_code == 0, bolag.output
+    duplicate = runner.invoke(args=["operators", "create", "Nykommun", "--kind", "kommun"])
+    assert duplicate.exit_code != 0 and "Det finns redan" in duplicate.output
+    admin = runner.invoke(
+        args=[
+            "users",
+            "create",
+            "forsta",
+            "--name",
+            "Första Admin",
+            "--email",
+            "forsta@example.se",
+            "--operator",
+            "Nykommun",
+            "--admin",
+        ]
+    )
+    assert admin.exit_code == 0, admin.output
+    assert "/aktivera/" in admin.output
+    db.expire_all()
+    kommun = db.scalar(select(Operator).where(Operator.name == "Nykommun"))
+    child = db.scalar(select(Operator).where(Operator.name == "Nykommun Energi AB"))
+    assert kommun.kind == OperatorKind.KOMMUN and child.parent_id == kommun.id
+    user = db.scalar(select(User).where(User.username == "forsta"))
+    grant = db.scalar(select(RoleAssignment).where(RoleAssignment.user_id == user.id))
+    assert grant.role == Role.ADMIN and grant.status == AssignmentStatus.ACTIVE
+    events = db.scalars(select(AuditEvent.event).where(AuditEvent.event == "operator.created")).all()
+    assert len(events) == 2
