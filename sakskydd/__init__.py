@@ -137,7 +137,30 @@ def _audit_context() -> dict[str, Any] | None:
             from sakskydd.db import utcnow
 
             context["mfa_age_seconds"] = int((utcnow() - current.mfa_at).total_seconds())
+        context.update(_evaluated_actor(current.user_id))
+    decision = g.get("decision")
+    if decision is not None and g.get("decision_action"):
+        context["decision"] = {
+            "action": g.decision_action,
+            "policy_ids": list(decision.policy_ids),
+            "bundle_hash": decision.bundle_hash,
+        }
     return context
+
+
+def _evaluated_actor(user_id: Any) -> dict[str, Any]:
+    """The roles, units and clearance the request's decisions were made with (SECURITY.md)."""
+    cached = g.get("_authz_user_entities")
+    if not cached or cached[0] != user_id:
+        return {}
+    attrs = next((e["attrs"] for e in cached[1] if e["uid"]["type"].endswith("::User")), None)
+    if attrs is None:
+        return {}
+    roles: dict[str, list[str]] = {}
+    for name, value in attrs.items():
+        if name.endswith(("_units", "_operators")) and value:
+            roles[name] = sorted(item["__entity"]["id"] for item in value)
+    return {"clearance": attrs.get("clearance"), "roles": roles}
 
 
 def _load_keys(app: Flask) -> None:

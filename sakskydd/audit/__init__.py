@@ -235,6 +235,11 @@ def record(
     _guard(decision or {}, "decision")
 
     actor_info, source = _context()
+    # The request's route decision (action, deciding policies, bundle hash) goes with every
+    # event of that request unless the caller records a decision of its own (e.g. a denial).
+    route_decision = source.pop("decision", None)
+    if decision is None:
+        decision = route_decision
     if actor is not None:
         actor_uuid = _as_uuid(actor)
         if not actor_info or str(actor_info.get("user")) != str(actor_uuid):

@@ -175,6 +175,7 @@ def authorize(action: str, load: Callable[..., Any] | None = None) -> Callable[[
                 record_denial(action, decision, target)
                 abort(403)
             g.decision = decision
+            g.decision_action = action
             if load is not None:
                 return view(target, *args, **kwargs)
             return view(*args, **kwargs)

@@ -468,3 +468,20 @@ def test_reads_are_audited_and_foreign_units_see_nothing(app: Flask) -> None:
     foreign_chef = make_user(app, other_operator, roles=[(Role.CHEF, other_operator)])
     assert _client(app, foreign_chef).get(f"/analyser/{analysis.id}").status_code == 404
     assert re.search("Analys 2026", chef.get(f"/enheter/{world.unit.id}/analyser").get_data(as_text=True))
+
+
+def test_audit_events_carry_the_route_decision_and_the_evaluated_actor(app: Flask) -> None:
+    import json
+
+    world = World(app)
+    analysis = _start(app, world)
+    _fill(app, world, analysis)
+    event = db.scalars(
+        select(AuditEvent).where(AuditEvent.event == "analysis.updated").order_by(AuditEvent.seq.desc())
+    ).first()
+    payload = json.loads(event.payload)
+    assert payload["decision"]["action"] == "analysis.edit"
+    assert "samordnare.own_analysis" in payload["decision"]["policy_ids"]
+    assert len(payload["decision"]["bundle_hash"]) == 64
+    assert payload["actor"]["clearance"] == 0
+    assert payload["actor"]["roles"] == {"samordnare_units": [str(world.unit.id)]}
