@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, g, request, session
+from jinja2 import select_autoescape
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from sakskydd.config import ConfigError, Settings
@@ -62,7 +63,14 @@ def _configure(app: Flask, settings: Settings) -> None:
         RATELIMIT_ENABLED=settings.ratelimit_enabled,
         RATELIMIT_HEADERS_ENABLED=False,
     )
-    app.jinja_env.autoescape = True
+    # Every template is escaped except plain-text e-mail bodies (templates/mail/*.txt), which are
+    # not HTML: escaping would garble names and links there.
+    app.jinja_env.autoescape = select_autoescape(
+        enabled_extensions=("html", "htm", "xml"),
+        disabled_extensions=("txt",),
+        default_for_string=True,
+        default=True,
+    )
     # Links to another part of the app are shown only when that part is installed.
     app.jinja_env.globals["has_endpoint"] = lambda name: name in app.view_functions
     app.jinja_env.trim_blocks = True

@@ -544,6 +544,9 @@ def history(user: User) -> Any:
     )
     security_events = AuditEvent.event.in_(list(HISTORY_EVENTS_LABELS))
     total = db.scalar(select(func.count()).select_from(AuditEvent).where(about_me, security_events)) or 0
+    pages = max((total + HISTORY_PAGE_SIZE - 1) // HISTORY_PAGE_SIZE, 1)
+    # A page past the end shows the last one; a huge number must not reach OFFSET (integer overflow).
+    page = min(page, pages)
     rows = list(
         db.scalars(
             select(AuditEvent)
@@ -565,7 +568,6 @@ def history(user: User) -> Any:
                 "by_other": row.actor_id is not None and row.actor_id != user.id,
             }
         )
-    pages = max((total + HISTORY_PAGE_SIZE - 1) // HISTORY_PAGE_SIZE, 1)
     return render_template("account/history.html", entries=entries, page=page, pages=pages, total=total)
 
 

@@ -141,6 +141,9 @@ def users() -> Any:
             )
         )
     total = db.scalar(select(func.count()).select_from(User).where(*conditions)) or 0
+    pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+    # A page past the end shows the last one; a huge number must not reach OFFSET (integer overflow).
+    page = min(page, pages)
     rows = list(
         db.scalars(
             select(User)
@@ -151,7 +154,6 @@ def users() -> Any:
             .limit(PAGE_SIZE)
         )
     )
-    pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     return render_template(
         "admin/users.html",
         users=rows,
