@@ -30,6 +30,16 @@ class MissingAttestation(DomainError):
         )
 
 
+class DowngradeNeedsTwoPersons(DomainError):
+    """SECURITY.md: a classification downgrade follows the two-person rule (not built yet)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "En sänkning av informationens säkerhetsskyddsklass ska göras av två personer och kan inte "
+            "göras i det här formuläret. Behåll klassen och kontakta säkerhetsskyddschefen."
+        )
+
+
 def check_version(record: Any, version: int | None) -> None:
     """Raise StaleRecord unless the submitted version is the stored one (a missing one is stale)."""
     if version is None or record.version != version:

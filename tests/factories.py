@@ -101,7 +101,9 @@ def next_code(person: Person) -> str:
     last = db.scalar(select(User.totp_last_step).where(User.id == person.user.id))
     db.rollback()  # SQLite: do not hold the write lock while the app serves requests
     current = int(utcnow().timestamp()) // 30
-    step = current - 1 if last is None or last < current - 1 else last + 1
+    # The current step when it is unused: it stays valid if a new step starts before the server
+    # checks it (±1 tolerance), whereas the previous step would then fall out of the window.
+    step = current if last is None or last < current else last + 1
     assert step <= current + 1, "no unused TOTP step left in the tolerance window"
     return pyotp.TOTP(person.secret).at(step * 30)
 

@@ -39,7 +39,14 @@ from sakskydd.extensions import db
 from sakskydd.notifications.models import NoticeKind
 from sakskydd.notifications.services import notify_user
 from sakskydd.organisations.models import OrgUnit, RevisionTrigger
-from sakskydd.records import DomainError, StaleRecord, apply_changes, check_free_text, check_version
+from sakskydd.records import (
+    DomainError,
+    DowngradeNeedsTwoPersons,
+    StaleRecord,
+    apply_changes,
+    check_free_text,
+    check_version,
+)
 
 TEXT_FIELDS = ("scope_note", "threat_summary", "vulnerability_summary", "conclusion")
 OPEN_STATUSES = (AnalysisStatus.DRAFT, AnalysisStatus.SUBMITTED, AnalysisStatus.RETURNED)
@@ -257,6 +264,8 @@ def update_analysis(
     )
     if not str(values.get("title") or "").strip():
         raise DomainError("Ange en rubrik för analysen.")
+    if int(values.get("classification", analysis.classification)) < analysis.classification:
+        raise DowngradeNeedsTwoPersons()
     plain = {k: v for k, v in values.items() if k not in TEXT_FIELDS}
     changed = apply_changes(analysis, plain)
     for name in TEXT_FIELDS:

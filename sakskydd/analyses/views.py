@@ -42,6 +42,7 @@ from sakskydd.analyses.models import (
     ReferenceKind,
     SecurityAnalysis,
 )
+from sakskydd.assets.forms import TYPE_LABELS as ASSET_TYPE_LABELS
 from sakskydd.assets.models import ProtectedAsset
 from sakskydd.authz import permissions as perm
 from sakskydd.authz.enforcement import allowed_actions, authorize, is_allowed, parse_uuid, require
@@ -70,6 +71,7 @@ def _labels() -> dict[str, Any]:
         "AREA_LABELS": AREA_LABELS,
         "MEASURE_STATUS_LABELS": MEASURE_STATUS_LABELS,
         "DAMAGE_LEVEL_LABELS": DAMAGE_LEVEL_LABELS,
+        "ASSET_TYPE_LABELS": ASSET_TYPE_LABELS,
         "MARKING_LABELS": CLASSIFICATION_LABELS,
         "ANALYSIS_FIELD_LABELS": FIELD_LABELS,
     }
@@ -266,6 +268,7 @@ def edit(analysis: SecurityAnalysis, analysis_id: str) -> Any:
     if request.method == "GET":
         form.marking.data = analysis.classification
         form.outcome.data = analysis.outcome.value
+        form.attested.data = False  # each save with free text is attested anew
     status = 200
     error = None
     if form.validate_on_submit():
@@ -405,6 +408,7 @@ def measure(analysis: SecurityAnalysis, analysis_id: str, measure_id: str | None
     form = MeasureForm(obj=existing)
     if request.method == "GET" and existing is not None:
         form.area.data, form.status.data = existing.area.value, existing.status.value
+        form.attested.data = False  # each save with free text is attested anew
     error, status = None, 200
     if form.validate_on_submit():
         try:
@@ -508,6 +512,8 @@ def _workflow(analysis: SecurityAnalysis, step: str) -> Any:
         except StaleRecord as exc:
             db.rollback()
             error, status = str(exc), 409
+        except services.NotReadyToSubmit:
+            db.rollback()  # the page lists the problems once, under its own heading
         except DomainError as exc:
             db.rollback()
             error = str(exc)

@@ -36,7 +36,14 @@ from sakskydd.db import utcnow
 from sakskydd.extensions import db
 from sakskydd.notifications.mail import send_mail
 from sakskydd.organisations.models import Operator, OrgUnit
-from sakskydd.records import DomainError, StaleRecord, check_free_text, check_version, clean_text
+from sakskydd.records import (
+    DomainError,
+    DowngradeNeedsTwoPersons,
+    StaleRecord,
+    check_free_text,
+    check_version,
+    clean_text,
+)
 
 # The fields a form may set; anything else (unit, creator, version, archive flag) is not
 # assignable through create/update (mass assignment).
@@ -79,16 +86,6 @@ class MarkingAboveClearance(DomainError):
     def __init__(self) -> None:
         super().__init__(
             "Du kan inte märka uppgifterna med en högre säkerhetsskyddsklass än din egen behörighetsnivå."
-        )
-
-
-class DowngradeNeedsTwoPersons(DomainError):
-    """SECURITY.md: a classification downgrade follows the two-person rule."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "En sänkning av informationens säkerhetsskyddsklass ska göras av två personer och kan inte "
-            "göras i det här formuläret. Behåll klassen och kontakta säkerhetsskyddschefen."
         )
 
 

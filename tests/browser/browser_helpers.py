@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -17,7 +18,7 @@ from flask import Flask
 from sakskydd.extensions import get_database
 
 if TYPE_CHECKING:
-    from playwright.sync_api import ConsoleMessage, Page
+    from playwright.sync_api import ConsoleMessage, Locator, Page
 
 HOME_HEADING = "Välkommen"
 LOGIN_FAILED = "Inloggningen misslyckades"
@@ -76,6 +77,38 @@ def submit_form(page: Page) -> None:
             f"the form POST to {response.url} was refused with {response.status} "
             f"({page.locator('main').inner_text()[:200]!r})"
         )
+
+
+def clear_of_totp_step_change(margin: float = 2.0) -> None:
+    """Wait, when needed, until the current 30-second TOTP step has `margin` seconds left.
+
+    factories.next_code may pick the previous step (the server accepts ±1), and the server stops
+    accepting that step when a new one begins between picking the code and checking it: call
+    this before a login or step-up whose code must not straddle a step change.
+    """
+    left = 30 - time.time() % 30
+    if left < margin:
+        time.sleep(left + 0.05)
+
+
+def follow(page: Page, target: str | Locator) -> None:
+    """Click a link or button (a selector or a locator) and wait for the page it leads to; a
+    refused request (400/403/404/409 or a server error) fails clearly."""
+    locator = page.locator(target) if isinstance(target, str) else target
+    with page.expect_navigation() as navigation:
+        locator.click()
+    response = navigation.value
+    if response is not None and (response.status in (400, 403, 404, 409) or response.status >= 500):
+        raise AssertionError(
+            f"{response.request.method} {response.url} answered {response.status} "
+            f"({page.locator('main').inner_text()[:200]!r})"
+        )
+
+
+def flashes(page: Page) -> str:
+    """The flash messages on the current page ('' when there are none)."""
+    box = page.locator(".flashes")
+    return box.inner_text() if box.count() else ""
 
 
 def submit_code(page: Page, code: str) -> None:

@@ -11,7 +11,7 @@ from factories import Person, csrf_token, make_operator, make_unit, make_user, s
 from flask import Flask
 from sqlalchemy import select, text
 
-from sakskydd.accounts.models import Role
+from sakskydd.accounts.models import Role, User
 from sakskydd.analyses.models import (
     AnalysisOutcome,
     AnalysisStatus,
@@ -485,3 +485,22 @@ def test_audit_events_carry_the_route_decision_and_the_evaluated_actor(app: Flas
     assert len(payload["decision"]["bundle_hash"]) == 64
     assert payload["actor"]["clearance"] == 0
     assert payload["actor"]["roles"] == {"samordnare_units": [str(world.unit.id)]}
+
+
+def test_lowering_an_analysis_marking_is_refused_until_two_persons_can_do_it(app: Flask) -> None:
+    world = World(app)
+    analysis = _start(app, world)
+    db.expire_all()
+    db.get(SecurityAnalysis, analysis.id).classification = 1
+    db.get(User, world.samordnare.id).clearance = 1
+    db.commit()
+    app.config["SAKSKYDD_SETTINGS"].max_classification = 1
+    client = _client(app, world.samordnare)
+    response = _post(
+        client,
+        f"/analyser/{analysis.id}/andra",
+        {"title": "Analys 2026", "outcome": "ej_klar", "marking": "0", "version": str(_version(analysis.id))},
+    )
+    assert "ska göras av två personer" in response.get_data(as_text=True)
+    db.expire_all()
+    assert db.get(SecurityAnalysis, analysis.id).classification == 1

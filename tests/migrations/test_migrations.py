@@ -3,6 +3,7 @@ every revision's downgrade and upgrade round-trip (SQLite here, PostgreSQL in th
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,6 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from conftest import BACKEND, PG_URL, _pg_url
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Engine
 
@@ -21,6 +21,15 @@ from sakskydd.cli import alembic_config
 from sakskydd.db import Base
 
 pytestmark = pytest.mark.db
+
+# Read like tests/conftest.py does (importing `conftest` would find another folder's conftest).
+BACKEND = os.environ.get("SAKSKYDD_TEST_DB", "sqlite")
+PG_URL = os.environ.get("SAKSKYDD_TEST_POSTGRES_URL", "")
+
+
+def _pg_url(database: str) -> str:
+    base, _, _ = PG_URL.rpartition("/")
+    return f"{base}/{database}"
 
 
 @pytest.fixture
