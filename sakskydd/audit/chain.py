@@ -12,7 +12,9 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+from collections import deque
 from collections.abc import Iterable, Sequence
+from itertools import repeat
 from typing import Any
 
 CHAIN_LABEL = b"audit-chain/v1"
@@ -21,8 +23,8 @@ LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 _NODE_BASE = hashlib.sha256(NODE_PREFIX)
-_sha256 = hashlib.sha256
-_digest = type(_NODE_BASE).digest  # the unbound method: map(_digest, hashers) runs in C
+_HASH = type(_NODE_BASE)
+_discard = deque(maxlen=0).extend  # runs an iterator to its end, keeping nothing
 
 
 class NotCanonical(ValueError):
@@ -186,16 +188,17 @@ class MerkleAccumulator:
 def perfect_root(leaves: Sequence[bytes]) -> bytes:
     """The Merkle root of a power-of-two number of leaves, hashed a level at a time.
 
-    The pairs are hashed with map() over bound methods, so the loop over the leaves runs in
-    C rather than in Python bytecode.
+    Each level is hashed with map() over copies of a prepared SHA-256 state (0x01 read),
+    fed the left and then the right children, so the loop over the nodes runs in C.
     """
     level = list(leaves)
     if not level or len(level) & (len(level) - 1):
         raise ValueError("perfect_root needs a power-of-two number of leaves")
-    prefix = NODE_PREFIX.__add__
     while len(level) > 1:
-        pairs = iter(level)  # map() takes one item from each argument in turn: left, then right
-        level = list(map(_digest, map(_sha256, map(bytes.__add__, map(prefix, pairs), pairs))))
+        hashers = list(map(_HASH.copy, repeat(_NODE_BASE, len(level) // 2)))
+        _discard(map(_HASH.update, hashers, level[0::2]))
+        _discard(map(_HASH.update, hashers, level[1::2]))
+        level = list(map(_HASH.digest, hashers))
     return level[0]
 
 

@@ -32,9 +32,12 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
+import logging
 import multiprocessing
+import multiprocessing.util
 import os
 import threading
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -45,7 +48,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, Dialect, Engine, create_engine, select
+from sqlalchemy import Connection, Dialect, create_engine, select
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
@@ -71,8 +74,10 @@ __all__ = [
     "verify_events",
 ]
 
-BATCH = 8192  # rows per batch: large enough for map() to pay off, small enough for the CPU caches
-CHUNK = 1 << 15  # events per chunk given to a worker process
+log = logging.getLogger(__name__)
+
+BATCH = 2048  # rows per batch: enough for map() to pay off, few enough to stay in the CPU caches
+CHUNK = 1 << 13  # events per chunk given to a worker process
 PARALLEL_MIN = 4 * CHUNK  # fewer events are verified in this process (workers would hardly help)
 
 Row = tuple[int, str | bytes, bytes, bytes | None]  # (seq, payload, entry_hash, mac)
@@ -198,9 +203,26 @@ def _hmac_pads(key: bytes) -> tuple[bytes, bytes]:
 
 
 _sha256 = hashlib.sha256
-_digest = type(hashlib.sha256()).digest  # unbound: map(_digest, hashers) runs in C
+_HASH = type(hashlib.sha256())
+_LEAF_STATE = hashlib.sha256(LEAF_PREFIX)
+_CHAIN_STATE = hashlib.sha256(CHAIN_LABEL)
+_discard = deque(maxlen=0).extend  # runs an iterator to its end, keeping nothing
 _SEQ_KEY = '"seq":'
 _SEQ_KEY_BYTES = _SEQ_KEY.encode()
+
+
+def _digests(state: Any, *columns: Sequence[bytes]) -> list[bytes]:
+    """[SHA-256(what `state` has read ‖ columns[0][i] ‖ columns[1][i] …) for each i], looped in C.
+
+    Copying a prepared state (a prefix, or an HMAC key block already compressed) and feeding
+    it with update() is cheaper than building each input with bytes concatenation.
+    """
+    hashers = list(map(_HASH.copy, repeat(state, len(columns[0]))))
+    for column in columns:
+        _discard(map(_HASH.update, hashers, column))
+    return list(map(_HASH.digest, hashers))
+
+
 NO_LIMIT = 1 << 62  # a Merkle limit beyond any seq
 
 
@@ -255,6 +277,7 @@ class Segment:
         self._next_mark = 0  # index into _marks
         self._limit = merkle_limit
         self._pads = _hmac_pads(mac_key) if mac_key is not None else None
+        self._mac_states = tuple(map(_sha256, self._pads)) if self._pads is not None else None
 
     def feed(self, rows: Sequence[Row]) -> bool:
         """Check the next rows in order; False once a failure has been found."""
@@ -296,17 +319,14 @@ class Segment:
             return False
         if set(map(type, hashes)) != {bytes}:
             return False
-        leaves = list(map(_digest, map(_sha256, map(LEAF_PREFIX.__add__, data))))
+        leaves = _digests(_LEAF_STATE, data)
         # Row i's entry hash is computed from row i-1's *stored* hash: the same as the computed
         # one while every row passes, and the slow path takes over at the first that does not.
-        prevs = (self.prev, *hashes[:-1])
-        chained = map(_digest, map(_sha256, map(bytes.__add__, map(CHAIN_LABEL.__add__, prevs), leaves)))
-        if tuple(chained) != hashes:
+        if tuple(_digests(_CHAIN_STATE, (self.prev, *hashes[:-1]), leaves)) != hashes:
             return False
-        if self._pads is not None:
-            inner_pad, outer_pad = self._pads
-            inner = map(_digest, map(_sha256, map(inner_pad.__add__, hashes)))
-            if tuple(map(_digest, map(_sha256, map(outer_pad.__add__, inner)))) != macs:
+        if self._mac_states is not None:
+            inner_state, outer_state = self._mac_states
+            if tuple(_digests(outer_state, _digests(inner_state, hashes))) != macs:
                 return False
         # The payload's own seq: its last '"seq":' (see chain.payload_seq) is followed by "<seq>,".
         positions = list(map(bytes.rfind, data, repeat(_SEQ_KEY_BYTES)))
@@ -407,7 +427,7 @@ class _Judge:
             for root, width in subtrees:
                 tree.append_subtree(root, width)
             merkle_root = tree.root()
-            for checkpoint in self.by_size[size]:
+            for checkpoint in self.by_size.get(size, ()):
                 if checkpoint.head_hash != head_hash or checkpoint.merkle_root != merkle_root:
                     return size, head_hash
         return None
@@ -556,8 +576,14 @@ def verification_pool(workers: int | None = None) -> Iterator[Pool | None]:
     if workers < 2 or threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
         yield None
         return
-    with multiprocessing.get_context("fork").Pool(workers, initializer=gc.disable) as pool:
+    pool = multiprocessing.get_context("fork").Pool(workers, initializer=gc.disable)
+    try:
         yield pool
+    except BaseException:
+        pool.terminate()
+        raise
+    pool.close()  # let the workers finish and close their database connections
+    pool.join()
 
 
 @dataclass
@@ -587,18 +613,22 @@ class Part:
 
 
 def in_order(pool: Pool, work: Callable[[Any], Part], tasks: Iterable[Any]) -> Iterator[Part]:
-    """work(task) for each task in the pool, yielded in order, with a few tasks queued ahead.
+    """work(task) for each task in the pool, yielded in order; the first tasks start at once.
 
-    Only a few are queued so that stopping at a failure leaves little work behind.
+    Only a few tasks are queued ahead, so that stopping at a failure leaves little work behind.
     """
     ahead = 2 * pool._processes  # type: ignore[attr-defined]
     tasks = iter(tasks)
     pending = deque(pool.apply_async(work, (task,)) for task in islice(tasks, ahead))
-    while pending:
-        part = pending.popleft().get()
-        for task in islice(tasks, 1):
-            pending.append(pool.apply_async(work, (task,)))
-        yield part
+
+    def results() -> Iterator[Part]:
+        while pending:
+            part = pending.popleft().get()
+            for task in islice(tasks, 1):
+                pending.append(pool.apply_async(work, (task,)))
+            yield part
+
+    return results()
 
 
 def link_parts(
@@ -642,18 +672,27 @@ def verify_parts(
     parts: Iterable[Part],
     again: Callable[[Part, int, bytes], Part],
     checkpoints: Sequence[Checkpoint],
-    trusted: Sequence[Checkpoint],
-    bad_checkpoint: Failure | None,
+    public_key: Ed25519PublicKey | None,
     *,
     head: tuple[int, bytes] | None,
     want_root: bool,
 ) -> VerifyResult:
-    """The result of a verification in chunks (see link_parts and _conclude)."""
+    """The result of a verification in chunks (see link_parts and _conclude).
+
+    The chunks were given every checkpoint size to mark; the signatures are checked here,
+    while the workers verify, and only the trusted checkpoints are compared.
+    """
+    trusted, bad_checkpoint = check_signatures(checkpoints, public_key)
     judge = _Judge(trusted)
     with _gc_paused():
         failure, count, prev, merkle = link_parts(parts, judge, again)
     root = merkle.root() if want_root and failure is None else None
     return _conclude(failure, count, prev, judge.max_size, head, bad_checkpoint, len(checkpoints), root)
+
+
+def marked_sizes(checkpoints: Sequence[Checkpoint], public_key: Ed25519PublicKey | None) -> list[int]:
+    """The sizes chunks record Merkle subtrees at: those of all checkpoints that may be trusted."""
+    return sorted({c.size for c in checkpoints if c.size >= 1}) if public_key is not None else []
 
 
 def load_checkpoints(session: Session) -> list[Checkpoint]:
@@ -686,7 +725,7 @@ def _fetch_batches(
     One keyset query per batch (`seq > last ORDER BY seq LIMIT size`, on the primary key)
     on the driver's own cursor: plain tuples, no Row objects (those cost about as much as
     the hashing). Without `text_payload`, SQLite hands the payload over as its stored UTF-8
-    bytes, which is what is hashed.
+    bytes, which is what is hashed (on PostgreSQL converting it costs more than it saves).
     """
     payload = "payload" if text_payload or dialect.name != "sqlite" else "CAST(payload AS BLOB)"
     mark = "?" if dialect.paramstyle == "qmark" else "%s"  # SQLite or psycopg
@@ -695,7 +734,10 @@ def _fetch_batches(
         f"WHERE seq > {mark} AND seq <= {mark} ORDER BY seq LIMIT {mark}"
     )
     size = size or BATCH
-    cursor = dbapi_connection.cursor()
+    # psycopg: results in binary format, so that bytea arrives as is rather than as hex text.
+    cursor = (
+        dbapi_connection.cursor(binary=True) if dialect.driver == "psycopg" else dbapi_connection.cursor()
+    )
     try:
         while after < upto:
             cursor.execute(query, (after, upto, size))
@@ -734,26 +776,36 @@ class _DatabaseChunk:
     merkle_limit: int
 
 
-_worker_engines: dict[str, Engine] = {}  # in a worker process: one engine per database
+_worker_connections: dict[str, tuple[Dialect, Any]] = {}  # in a worker: one per database, kept
+
+
+def _worker_connection(url: str) -> tuple[Dialect, Any]:
+    """The worker's dialect and DB-API connection for `url`; closed when the pool shuts down."""
+    known = _worker_connections.get(url)
+    if known is None:
+        engine = create_engine(url, poolclass=NullPool)
+        connection = engine.raw_connection()
+        multiprocessing.util.Finalize(None, connection.close, exitpriority=10)
+        known = _worker_connections[url] = (engine.dialect, connection)
+    return known
 
 
 def _verify_database_chunk(task: _DatabaseChunk) -> Part:
     """In a worker process: verify the events after < seq <= upto, the first one unlinked."""
     try:
-        engine = _worker_engines.get(task.url)
-        if engine is None:
-            engine = _worker_engines[task.url] = create_engine(task.url, poolclass=NullPool)
+        dialect, connection = _worker_connection(task.url)
         segment = Segment(task.mac_key, task.marks, task.merkle_limit, start=task.after, prev=None)
-        connection = engine.raw_connection()
         try:
-            for batch in _fetch_batches(
-                connection, engine.dialect, task.after, task.upto, text_payload=False
-            ):
+            for batch in _fetch_batches(connection, dialect, task.after, task.upto, text_payload=False):
                 if not segment.feed(batch):
                     break
         finally:
-            connection.close()
+            connection.rollback()  # end the read transaction between chunks
     except Exception as exc:  # the parent verifies this chunk again, and meets the error itself
+        _, stale = _worker_connections.pop(task.url, (None, None))
+        if stale is not None:
+            with contextlib.suppress(Exception):
+                stale.close()
         return Part(task, trouble=repr(exc))
     return Part.of(segment, task)
 
@@ -780,7 +832,10 @@ def verify_database(
 ) -> VerifyResult:
     """Verify the live chain up to the head (or `upto`), with stored and external checkpoints.
 
-    With a `pool` (verification_pool()) a long chain is verified in chunks by its workers.
+    With a `pool` (verification_pool()) a long chain is verified in chunks by its workers,
+    each in a transaction of its own: they read the events up to the head read here, which
+    were committed with it and cannot change (ddl.py; on SQLite the session's BEGIN
+    IMMEDIATE also keeps writers out until it ends).
     """
     # Checkpoints first, then the head: a checkpoint never covers more than the head read after it.
     checkpoints = load_checkpoints(session) + list(extra_checkpoints)
@@ -799,8 +854,7 @@ def verify_database(
         batches = event_batches(connection, 0, limit, text_payload=False)
         return verify_batches(batches, mac_key, checkpoints, public_key, head=head_check, want_root=want_root)
 
-    trusted, bad_checkpoint = check_signatures(checkpoints, public_key)
-    sizes = sorted({c.size for c in trusted})
+    sizes = marked_sizes(checkpoints, public_key)
     merkle_limit = NO_LIMIT if want_root else max(sizes, default=0)
     tasks = (
         _DatabaseChunk(
@@ -808,7 +862,7 @@ def verify_database(
             after,
             min(after + CHUNK, limit),
             mac_key,
-            tuple(s for s in sizes if after < s <= after + CHUNK),
+            tuple(sizes[bisect_right(sizes, after) : bisect_right(sizes, after + CHUNK)]),
             merkle_limit,
         )
         for after in range(0, limit, CHUNK)
@@ -816,6 +870,13 @@ def verify_database(
 
     def again(part: Part, count: int, prev: bytes) -> Part:
         task: _DatabaseChunk = part.task
+        if part.trouble is not None:  # unexpected: the database works here, so why not there?
+            log.warning(
+                "audit verify: a worker failed (%s); events %d-%d are verified here",
+                part.trouble,
+                task.after + 1,
+                task.upto,
+            )
         segment = Segment(mac_key, sizes, merkle_limit, start=count, prev=prev)
         for batch in event_batches(connection, task.after, task.upto, text_payload=False):
             if not segment.feed(batch):
@@ -823,6 +884,4 @@ def verify_database(
         return Part.of(segment, task)
 
     parts = in_order(pool, _verify_database_chunk, tasks)
-    return verify_parts(
-        parts, again, checkpoints, trusted, bad_checkpoint, head=head_check, want_root=want_root
-    )
+    return verify_parts(parts, again, checkpoints, public_key, head=head_check, want_root=want_root)

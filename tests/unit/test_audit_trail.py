@@ -8,9 +8,12 @@ import json
 import stat
 import threading
 import uuid
+from collections.abc import Iterator
+from multiprocessing.pool import Pool
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -18,6 +21,8 @@ from sqlalchemy.orm import Session
 
 from sakskydd import audit
 from sakskydd.audit import Event, SensitiveDetail
+from sakskydd.audit import export as export_module
+from sakskydd.audit import verify as verify_module
 from sakskydd.audit.chain import GENESIS_HASH, NotCanonical, entry_hash, leaf_hash
 from sakskydd.audit.checkpoints import (
     SigningKeyError,
@@ -28,9 +33,9 @@ from sakskydd.audit.checkpoints import (
     read_checkpoint_file,
 )
 from sakskydd.audit.ddl import drop_statements, trigger_statements
-from sakskydd.audit.export import verify_export, write_export
+from sakskydd.audit.export import ExportFormatError, verify_export, write_export
 from sakskydd.audit.models import AuditCheckpoint, AuditEvent, AuditHead
-from sakskydd.audit.verify import verify_database
+from sakskydd.audit.verify import verification_pool, verify_database
 from sakskydd.crypto.keyring import KeyRing
 from sakskydd.extensions import Database
 from sakskydd.organisations.models import Operator, OperatorKind
@@ -478,3 +483,222 @@ def test_audit_cli_verify_checkpoint_export(
     assert "seq 5" in broken.output
     refused = runner.invoke(args=["audit", "checkpoint"])
     assert refused.exit_code == 1 and "seq 5" in refused.output
+
+
+# --- Verification in worker processes (verify.verification_pool) -----------------------------
+
+
+@pytest.fixture
+def worker_parts(monkeypatch: pytest.MonkeyPatch) -> list[verify_module.Part]:
+    """The chunks the workers returned, in order (to check that they did the work)."""
+    parts: list[verify_module.Part] = []
+    link = verify_module.link_parts
+
+    def spy(chunks, judge, again):  # type: ignore[no-untyped-def]
+        chunks = list(chunks)
+        parts.extend(chunks)
+        return link(chunks, judge, again)
+
+    monkeypatch.setattr(verify_module, "link_parts", spy)
+    return parts
+
+
+@pytest.fixture
+def worker_pool(unit_database: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pool]:
+    """Two forked workers verifying chunks of 16 events in batches of 5 (set before the fork)."""
+    monkeypatch.setattr(verify_module, "BATCH", 5)
+    unit_database.dispose()  # the workers must not inherit an open connection
+    with verification_pool(2) as pool:
+        assert pool is not None
+        monkeypatch.setattr(verify_module, "CHUNK", 16)
+        monkeypatch.setattr(verify_module, "PARALLEL_MIN", 0)
+        yield pool
+
+
+def chain_with_checkpoints(app: Flask, session: Session, keyring: KeyRing) -> Ed25519PrivateKey:
+    """107 events with signed checkpoints of sizes 20, 40, 60, 80 and 100."""
+    signing_key = generate_signing_key(app.config["SAKSKYDD_SETTINGS"].signing_key_file)
+    for size in (20, 40, 60, 80, 100):
+        record_some(session, keyring, size - head(session)[0])
+        assert make_checkpoint(session, signing_key, keyring=keyring).size == size
+        session.commit()  # with its own audit.checkpoint event
+    record_some(session, keyring, 6)
+    return signing_key
+
+
+def rechained(session: Session, key: bytes, start: int) -> list[tuple[str, dict]]:
+    """Statements that edit event `start` and recompute every later hash and MAC with `key`."""
+    prev = session.scalar(select(AuditEvent.entry_hash).where(AuditEvent.seq == start - 1))
+    rows = session.execute(
+        select(AuditEvent.seq, AuditEvent.payload).where(AuditEvent.seq >= start).order_by(AuditEvent.seq)
+    ).all()
+    session.rollback()
+    statements = []
+    for seq, payload in rows:
+        if seq == start:
+            payload = payload.replace('"outcome":"success"', '"outcome":"failure"')
+        prev = entry_hash(prev, leaf_hash(payload))
+        statements.append(
+            (
+                "UPDATE audit_event SET payload = :p, entry_hash = :h, mac = :m WHERE seq = :s",
+                {"p": payload, "h": prev, "m": hmac.digest(key, prev, "sha256"), "s": seq},
+            )
+        )
+    statements.append(("UPDATE audit_head SET entry_hash = :h", {"h": prev}))
+    return statements
+
+
+SWAP = "UPDATE audit_event SET seq = :to WHERE seq = :from"
+EDIT = "UPDATE audit_event SET payload = replace(payload, 'email', 'phone') WHERE seq = :s"
+FORGE = "UPDATE audit_checkpoint SET signature = :z WHERE seq = :s"
+WORKER_ATTACKS = {
+    # name: (statements given the first bad seq n, the session and MAC key; n; code). Chunks: 16 events.
+    "payload at a chunk's first event": (lambda n, s, k: [(EDIT, {"s": n})], 33, "hash_mismatch"),
+    "payload at a chunk's last event": (lambda n, s, k: [(EDIT, {"s": n})], 48, "hash_mismatch"),
+    "MAC without the key": (
+        lambda n, s, k: [("UPDATE audit_event SET mac = :m WHERE seq = :s", {"m": bytes(32), "s": n})],
+        70,
+        "mac_mismatch",
+    ),
+    "a whole chunk deleted": (
+        lambda n, s, k: [("DELETE FROM audit_event WHERE seq BETWEEN :a AND :b", {"a": n, "b": n + 15})],
+        33,
+        "gap",
+    ),
+    "events swapped across chunks": (
+        lambda n, s, k: [
+            (SWAP, {"from": n, "to": 10**9}),
+            (SWAP, {"from": n + 1, "to": n}),
+            (SWAP, {"from": 10**9, "to": n + 1}),
+        ],
+        48,
+        "hash_mismatch",
+    ),
+    "the last events deleted": (
+        lambda n, s, k: [("DELETE FROM audit_event WHERE seq >= :s", {"s": n})],
+        100,
+        "truncated",
+    ),
+    "rewritten with the MAC key": (lambda n, s, k: rechained(s, k, 30), 40, "checkpoint_mismatch"),
+    "a checkpoint forged": (lambda n, s, k: [(FORGE, {"z": bytes(64), "s": n})], 60, "checkpoint_signature"),
+}
+
+
+@pytest.mark.parametrize("attack", list(WORKER_ATTACKS))
+def test_workers_find_the_same_first_bad_seq_as_one_pass(
+    unit_app: Flask,
+    unit_session: Session,
+    unit_database: Database,
+    unit_keyring: KeyRing,
+    worker_pool: Pool,
+    attack: str,
+):
+    public_key = chain_with_checkpoints(unit_app, unit_session, unit_keyring).public_key()
+    pooled = verify(unit_session, unit_keyring, public_key=public_key, pool=worker_pool, want_root=True)
+    assert pooled == verify(unit_session, unit_keyring, public_key=public_key, want_root=True)
+    assert pooled.ok and pooled.count == head(unit_session)[0]
+
+    statements, first_bad, code = WORKER_ATTACKS[attack]
+    tamper(unit_database, *statements(first_bad, unit_session, unit_keyring.audit_mac_key))
+    single = verify(unit_session, unit_keyring, public_key=public_key)
+    assert (single.ok, single.first_bad_seq, single.code) == (False, first_bad, code)
+    assert verify(unit_session, unit_keyring, public_key=public_key, pool=worker_pool) == single
+
+
+def test_workers_verify_up_to_a_size_with_the_merkle_root(
+    unit_app: Flask,
+    unit_session: Session,
+    unit_keyring: KeyRing,
+    worker_pool: Pool,
+    worker_parts: list[verify_module.Part],
+):
+    signing_key = chain_with_checkpoints(unit_app, unit_session, unit_keyring)
+    for upto in (0, 1, 16, 17, 63, 64, 65, 99):
+        kwargs = {"public_key": signing_key.public_key(), "upto": upto, "want_root": True}
+        worker_parts.clear()
+        pooled = verify(unit_session, unit_keyring, pool=worker_pool, **kwargs)
+        assert pooled == verify(unit_session, unit_keyring, **kwargs)
+        assert pooled.ok and pooled.count == upto and pooled.merkle_root is not None
+        # The workers did the work: every chunk but the first links to the one before it.
+        assert len(worker_parts) == -(-upto // 16)
+        assert all(part.trouble is None and part.first is not None for part in worker_parts)
+
+
+def test_workers_verify_an_export_like_one_pass(
+    unit_app: Flask,
+    unit_session: Session,
+    unit_keyring: KeyRing,
+    worker_pool: Pool,
+    worker_parts: list[verify_module.Part],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setattr(export_module, "EXPORT_CHUNK", 2000)  # bytes: a few events per chunk
+    public_key = chain_with_checkpoints(unit_app, unit_session, unit_keyring).public_key()
+    export = tmp_path / "export.jsonl"
+    with export.open("w", encoding="utf-8") as handle:
+        write_export(unit_session, handle, public_key)
+    unit_session.rollback()
+    lines = export.read_text(encoding="utf-8").splitlines(keepends=True)
+    first_event = next(i for i, line in enumerate(lines) if '"type": "event"' in line)
+
+    def both(path: Path):
+        single = verify_export(path, public_key=public_key)[0]
+        assert verify_export(path, public_key=public_key, pool=worker_pool)[0] == single
+        return single
+
+    assert both(export).ok
+    assert len(worker_parts) > 10 and all(part.trouble is None for part in worker_parts)
+    edited = list(lines)
+    edited[first_event + 49] = edited[first_event + 49].replace("email", "phone")
+    deleted = lines[: first_event + 70] + lines[first_event + 71 :]
+    for name, changed, first_bad, code in [
+        ("edited", edited, 50, "hash_mismatch"),
+        ("deleted", deleted, 71, "gap"),
+    ]:
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(changed), encoding="utf-8")
+        assert (both(path).first_bad_seq, both(path).code) == (first_bad, code)
+
+    malformed = list(lines)
+    malformed[first_event + 80] = malformed[first_event + 80][:40] + "\n"
+    path = tmp_path / "malformed.jsonl"
+    path.write_text("".join(malformed), encoding="utf-8")
+    with pytest.raises(ExportFormatError):
+        verify_export(path, public_key=public_key, pool=worker_pool)
+    path.write_text("".join(edited[: first_event + 60] + malformed[first_event + 60 :]), encoding="utf-8")
+    assert both(path).first_bad_seq == 50  # an edit before the malformed line is still named
+
+
+def test_audit_cli_verify_with_workers(
+    unit_app: Flask,
+    unit_session: Session,
+    unit_database: Database,
+    unit_keyring: KeyRing,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setattr(verify_module, "CHUNK", 8)
+    monkeypatch.setattr(verify_module, "PARALLEL_MIN", 0)
+    record_some(unit_session, unit_keyring, 40)
+    runner = unit_app.test_cli_runner()
+    ok = runner.invoke(args=["audit", "verify", "--jobs", "2"])
+    assert ok.exit_code == 0, ok.output
+    assert "hel" in ok.output
+    tamper(unit_database, ("UPDATE audit_event SET mac = :z WHERE seq = 30", {"z": bytes(32)}))
+    broken = runner.invoke(args=["audit", "verify", "--jobs", "2"])
+    assert broken.exit_code == 1
+    assert "seq 30" in broken.output
+
+
+def test_no_workers_when_they_would_not_help_or_could_not_be_forked_safely():
+    with verification_pool(1) as pool:
+        assert pool is None
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        with verification_pool(2) as pool:
+            assert pool is None  # another thread's locks would stay locked in the children
+    finally:
+        stop.set()
+        other.join()

@@ -8,7 +8,10 @@ from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from sakskydd.audit import verify as verify_module
 from sakskydd.audit.chain import (
     GENESIS_HASH,
     canonical_json,
@@ -17,7 +20,7 @@ from sakskydd.audit.chain import (
     leaf_hash,
     merkle_root,
 )
-from sakskydd.audit.verify import Checkpoint, checkpoint_document, key_fingerprint, verify_events
+from sakskydd.audit.verify import Checkpoint, Segment, checkpoint_document, key_fingerprint, verify_events
 
 MAC_KEY = os.urandom(32)
 SIGNING_KEY = Ed25519PrivateKey.generate()
@@ -210,3 +213,102 @@ def test_the_earliest_problem_is_reported():
         edited_payload(ROWS), [CHECKPOINTS[0], dataclasses.replace(CHECKPOINTS[1], signature=bytes(64))]
     )
     assert (result.first_bad_seq, result.code) == (5, "hash_mismatch")
+
+
+def insider_rewrite(rows):
+    # An insider with the MAC key re-chains from seq 5 on: only the checkpoint at 8 tells.
+    texts = [r[1] for r in rows]
+    texts[4] = payload(5, outcome="failure")
+    return build(texts)
+
+
+def untouched(rows):
+    return rows
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3, 7])
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        untouched,
+        edited_payload,
+        edited_hash,
+        deleted_entry,
+        reordered,
+        swapped_contents,
+        rewritten_without_mac_key,
+        wrong_seq_in_payload,
+        insider_rewrite,
+    ],
+)
+def test_the_batch_size_does_not_change_the_result(monkeypatch, batch, tamper):
+    rows = tamper(ROWS)
+    expected = verify(rows, want_root=True)  # one batch: all 20 rows
+    monkeypatch.setattr(verify_module, "BATCH", batch)
+    assert verify(rows, want_root=True) == expected
+
+
+def test_payloads_as_bytes_verify_like_text():
+    as_bytes = [(seq, text.encode(), digest, mac) for seq, text, digest, mac in ROWS]
+    assert verify(as_bytes, want_root=True) == verify(ROWS, want_root=True)
+    tampered = [(seq, text.encode(), digest, mac) for seq, text, digest, mac in edited_payload(ROWS)]
+    assert (verify(tampered).first_bad_seq, verify(tampered).code) == (5, "hash_mismatch")
+
+
+@pytest.mark.parametrize("odd", [True, 1.0], ids=["bool", "float"])
+def test_a_seq_that_only_equals_the_number_is_not_accepted(odd):
+    rows = list(ROWS)
+    rows[0] = (odd, *rows[0][1:])  # == 1, but the payload says 1
+    result = verify(rows)
+    assert (result.ok, result.first_bad_seq, result.code) == (False, 1, "payload_seq")
+
+
+@pytest.mark.parametrize("length", [16, 64, 65, 100])
+def test_mac_keys_of_any_length(length):
+    key = os.urandom(length)
+    rows = build([payload(seq) for seq in range(1, 6)], mac_key=key)
+    assert verify_events(rows, key, [], None).ok
+    result = verify_events(rows, os.urandom(length), [], None)
+    assert (result.first_bad_seq, result.code) == (1, "mac_mismatch")
+
+
+def _state(segment: Segment):
+    return (
+        segment.count,
+        segment.prev,
+        segment.failure,
+        segment.recorded,
+        segment.merkle.subtrees(),
+        segment.first,
+    )
+
+
+_tampers = st.sampled_from(
+    [edited_payload, edited_hash, deleted_entry, reordered, swapped_contents, wrong_seq_in_payload, untouched]
+)
+
+
+@settings(max_examples=100)
+@given(st.lists(_tampers, max_size=2), st.integers(0, 12), st.booleans(), st.booleans(), st.data())
+def test_the_fast_path_agrees_with_the_row_by_row_reference(tampers, start, with_mac, as_bytes, data):
+    """Segment.feed checks a batch a column at a time; the slow path is the reference."""
+    rows = ROWS
+    for tamper in tampers:
+        rows = tamper(rows)
+    rows = rows[start:]
+    if as_bytes:
+        rows = [(seq, text.encode(), digest, mac) for seq, text, digest, mac in rows]
+    prev = ROWS[start - 1][2] if start else GENESIS_HASH
+    mac_key = MAC_KEY if with_mac else None
+    marks = data.draw(st.lists(st.integers(1, 20), max_size=4))
+    unlinked = data.draw(st.booleans())
+    fast = Segment(mac_key, marks, 20, start=start, prev=None if unlinked else prev)
+    slow = Segment(mac_key, marks, 20, start=start, prev=None if unlinked else prev)
+    cut = data.draw(st.integers(0, len(rows)))
+    for batch in (rows[:cut], rows[cut:]):
+        fast.feed(batch)
+        if slow.failure is None and batch:
+            if slow.prev is None:
+                slow._begin_at(batch[0][0])
+            slow._feed_slow(batch)
+    assert _state(fast) == _state(slow)
