@@ -49,13 +49,13 @@ from sakskydd.authz.enforcement import allowed_actions, authorize, is_allowed, p
 from sakskydd.classification import (
     CLASSIFICATION_LABELS,
     DAMAGE_LEVEL_LABELS,
-    ClassificationAboveCeiling,
     DamageLevel,
 )
 from sakskydd.extensions import db
 from sakskydd.organisations.models import OrgUnit
 from sakskydd.organisations.scope import load_readable_unit, readable_unit_ids
-from sakskydd.records import DomainError, StaleRecord
+from sakskydd.records import DomainError
+from sakskydd.web.actions import carry_out
 from sakskydd.web.redirects import see_other
 
 analyses = Blueprint("analyses", __name__)
@@ -150,27 +150,22 @@ def create(unit: OrgUnit, unit_id: str) -> Any:
         if form.based_on.data and chosen is None:
             error = "Välj en fastställd analys av den här enheten att utgå från."
         else:
-            try:
-                analysis = services.start_analysis(
+            outcome = carry_out(
+                lambda: services.start_analysis(
                     _me(),
                     unit,
                     cycle_year=int(form.cycle_year.data or 0),
                     title=form.title.data or "",
                     due_on=form.due_on.data,
                     based_on=chosen,
-                )
-            except DomainError as exc:
-                db.rollback()
-                error = str(exc)
-            else:
-                db.commit()
-                flash(
-                    "Ett utkast till analys har skapats."
-                    if chosen is None
-                    else "Ett utkast har skapats utifrån den tidigare analysen.",
-                    "success",
-                )
-                return see_other("analyses.detail", analysis_id=analysis.id)
+                ),
+                "Ett utkast till analys har skapats."
+                if chosen is None
+                else "Ett utkast har skapats utifrån den tidigare analysen.",
+            )
+            if outcome.done:
+                return see_other("analyses.detail", analysis_id=outcome.value.id)
+            error = outcome.error
     return render_template("analyses/create.html", unit=unit, form=form, error=error)
 
 
@@ -272,21 +267,15 @@ def edit(analysis: SecurityAnalysis, analysis_id: str) -> Any:
     status = 200
     error = None
     if form.validate_on_submit():
-        try:
-            services.update_analysis(
+        outcome = carry_out(
+            lambda: services.update_analysis(
                 _me(), analysis, _values(form), version=form.version.data, ceiling=_ceiling()
-            )
-        except StaleRecord as exc:
-            db.rollback()
-            error, status = str(exc), 409
-            db.refresh(analysis)
-        except (DomainError, ClassificationAboveCeiling) as exc:
-            db.rollback()
-            error = str(exc)
-        else:
-            db.commit()
-            flash("Analysen är sparad.", "success")
+            ),
+            "Analysen är sparad.",
+        )
+        if outcome.done:
             return see_other("analyses.detail", analysis_id=analysis.id)
+        error, status = outcome.error, outcome.status
     return render_template(
         "analyses/edit.html", analysis=analysis, form=form, error=error, hint=NEUTRAL_HINT
     ), status
@@ -297,15 +286,14 @@ def edit(analysis: SecurityAnalysis, analysis_id: str) -> Any:
 def new_version(analysis: SecurityAnalysis, analysis_id: str) -> Any:
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    try:
-        created = services.new_version(_me(), analysis)
-    except DomainError as exc:
-        db.rollback()
-        flash(str(exc), "error")
+    outcome = carry_out(
+        lambda: services.new_version(_me(), analysis),
+        "En ny version har skapats som utkast. Den fastställda versionen är oförändrad.",
+    )
+    if not outcome.done:
+        flash(outcome.error or "", "error")
         return see_other("analyses.detail", analysis_id=analysis.id)
-    db.commit()
-    flash("En ny version har skapats som utkast. Den fastställda versionen är oförändrad.", "success")
-    return see_other("analyses.detail", analysis_id=created.id)
+    return see_other("analyses.detail", analysis_id=outcome.value.id)
 
 
 @analyses.route("/analyser/<analysis_id>/hanvisningar/ny", methods=["GET", "POST"])
@@ -314,8 +302,8 @@ def add_reference(analysis: SecurityAnalysis, analysis_id: str) -> Any:
     form = ReferenceForm()
     error = None
     if form.validate_on_submit():
-        try:
-            services.add_reference(
+        outcome = carry_out(
+            lambda: services.add_reference(
                 _me(),
                 analysis,
                 kind=ReferenceKind(form.kind.data),
@@ -325,14 +313,12 @@ def add_reference(analysis: SecurityAnalysis, analysis_id: str) -> Any:
                 summary=(form.summary.data or "").strip() or None,
                 attested=bool(form.attested.data),
                 ceiling=_ceiling(),
-            )
-        except (DomainError, ClassificationAboveCeiling) as exc:
-            db.rollback()
-            error = str(exc)
-        else:
-            db.commit()
-            flash("Hänvisningen är sparad.", "success")
+            ),
+            "Hänvisningen är sparad.",
+        )
+        if outcome.done:
             return see_other("analyses.detail", analysis_id=analysis.id)
+        error = outcome.error
     return render_template("analyses/reference_form.html", analysis=analysis, form=form, error=error)
 
 
@@ -364,17 +350,16 @@ def link_asset(analysis: SecurityAnalysis, analysis_id: str) -> Any:
     error = None
     if form.validate_on_submit():
         asset = {str(a.id): a for a in assets}.get(form.asset.data or "")
-        try:
+
+        def link() -> Any:
             if asset is None:
                 raise DomainError("Välj ett objekt ur enhetens register.")
-            services.link_asset(_me(), analysis, asset, DamageLevel(form.damage_level.data))
-        except DomainError as exc:
-            db.rollback()
-            error = str(exc)
-        else:
-            db.commit()
-            flash("Skyddsvärdet är kopplat till analysen.", "success")
+            return services.link_asset(_me(), analysis, asset, DamageLevel(form.damage_level.data))
+
+        outcome = carry_out(link, "Skyddsvärdet är kopplat till analysen.")
+        if outcome.done:
             return see_other("analyses.detail", analysis_id=analysis.id)
+        error = outcome.error
     return render_template(
         "analyses/asset_link_form.html", analysis=analysis, form=form, error=error, has_assets=bool(assets)
     )
@@ -411,25 +396,20 @@ def measure(analysis: SecurityAnalysis, analysis_id: str, measure_id: str | None
         form.attested.data = False  # each save with free text is attested anew
     error, status = None, 200
     if form.validate_on_submit():
-        try:
-            services.save_measure(
+        outcome = carry_out(
+            lambda: services.save_measure(
                 _me(),
                 analysis,
                 existing,
                 _measure_values(form),
                 version=form.version.data,
                 ceiling=_ceiling(),
-            )
-        except StaleRecord as exc:
-            db.rollback()
-            error, status = str(exc), 409
-        except DomainError as exc:
-            db.rollback()
-            error = str(exc)
-        else:
-            db.commit()
-            flash("Åtgärden är sparad.", "success")
+            ),
+            "Åtgärden är sparad.",
+        )
+        if outcome.done:
             return see_other("analyses.detail", analysis_id=analysis.id)
+        error, status = outcome.error, outcome.status
     return render_template(
         "analyses/measure_form.html", analysis=analysis, form=form, measure=existing, error=error
     ), status
@@ -453,35 +433,31 @@ def measure_status(analysis: SecurityAnalysis, analysis_id: str, measure_id: str
             "error",
         )
         return see_other("analyses.detail", analysis_id=analysis.id)
-    try:
-        services.update_measure_status(
+    return _back_to_analysis(
+        analysis,
+        lambda: services.update_measure_status(
             _me(),
             analysis,
             row,
             status=MeasureStatus(form.status.data),
             done_on=form.done_on.data,
             version=form.version.data,
-        )
-    except DomainError as exc:
-        db.rollback()
-        flash(str(exc), "error")
-    else:
-        db.commit()
-        flash("Åtgärdens status är sparad.", "success")
-    return see_other("analyses.detail", analysis_id=analysis.id)
+        ),
+        "Åtgärdens status är sparad.",
+    )
 
 
 def _remove(analysis: SecurityAnalysis, action: Any, message: str) -> Any:
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    try:
-        action()
-    except DomainError as exc:
-        db.rollback()
-        flash(str(exc), "error")
-    else:
-        db.commit()
-        flash(message, "success")
+    return _back_to_analysis(analysis, action, message)
+
+
+def _back_to_analysis(analysis: SecurityAnalysis, action: Any, message: str) -> Any:
+    """A small change from the analysis page: carry it out, then back there with a message."""
+    outcome = carry_out(action, message)
+    if not outcome.done:
+        flash(outcome.error or "", "error")
     return see_other("analyses.detail", analysis_id=analysis.id)
 
 
@@ -502,25 +478,20 @@ def _workflow(analysis: SecurityAnalysis, step: str) -> Any:
     error, status = None, 200
     if form.validate_on_submit():
         comment = (form.comment.data or "").strip()
-        try:
+        def step_action() -> None:
             if step == "submit":
                 services.submit_analysis(_me(), analysis, version=form.version.data)
             elif step == "return":
                 services.return_analysis(_me(), analysis, comment=comment, version=form.version.data)
             else:
                 services.approve_analysis(_me(), analysis, comment=comment or None, version=form.version.data)
-        except StaleRecord as exc:
-            db.rollback()
-            error, status = str(exc), 409
-        except services.NotReadyToSubmit:
-            db.rollback()  # the page lists the problems once, under its own heading
-        except DomainError as exc:
-            db.rollback()
-            error = str(exc)
-        else:
-            db.commit()
-            flash(WORKFLOW[step][2], "success")
+
+        outcome = carry_out(step_action, WORKFLOW[step][2])
+        if outcome.done:
             return see_other("analyses.detail", analysis_id=analysis.id)
+        error, status = outcome.error, outcome.status
+        if isinstance(outcome.exception, services.NotReadyToSubmit):
+            error = None  # the page lists the problems once, under its own heading
     return render_template(
         "analyses/workflow.html",
         analysis=analysis,

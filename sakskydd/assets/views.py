@@ -42,6 +42,7 @@ from sakskydd.extensions import db
 from sakskydd.organisations.models import OrgUnit
 from sakskydd.organisations.scope import load_readable_unit, readable_unit_ids
 from sakskydd.records import DomainError, StaleRecord
+from sakskydd.web.actions import carry_out
 from sakskydd.web.redirects import see_other
 
 assets = Blueprint("assets", __name__)
@@ -244,15 +245,13 @@ def create(unit: OrgUnit, unit_id: str) -> Any:
     form = AssetForm()
     error = None
     if form.validate_on_submit():
-        try:
-            asset = services.create_asset(_me(), unit, form.values(), attested=bool(form.attested.data))
-        except (DomainError, ClassificationAboveCeiling) as exc:
-            db.rollback()
-            error = str(exc)
-        else:
-            db.commit()
-            flash("Objektet är registrerat. Lägg till innehavare nedan.", "success")
-            return see_other("assets.detail", asset_id=asset.id)
+        outcome = carry_out(
+            lambda: services.create_asset(_me(), unit, form.values(), attested=bool(form.attested.data)),
+            "Objektet är registrerat. Lägg till innehavare nedan.",
+        )
+        if outcome.done:
+            return see_other("assets.detail", asset_id=outcome.value.id)
+        error = outcome.error
     return render_template(
         "assets/form.html",
         form=form,
@@ -418,15 +417,9 @@ def add_holder(asset: ProtectedAsset, asset_id: str) -> Any:
     user = next((u for u in users if str(u.id) == raw), None) if kind == "user" else None
     if unit is None and user is None:
         abort(404)
-    try:
-        services.add_holder(_me(), asset, unit=unit, user=user)
-    except DomainError as exc:
-        db.rollback()
-        flash(str(exc), "error")
-    else:
-        db.commit()
-        flash("Innehavaren är tillagd.", "success")
-    return see_other("assets.detail", asset_id=asset_id)
+    return _back_to_asset(
+        asset_id, lambda: services.add_holder(_me(), asset, unit=unit, user=user), "Innehavaren är tillagd."
+    )
 
 
 @assets.route("/objekt/<asset_id>/innehavare/<holder_id>/ta-bort", methods=["GET", "POST"])
@@ -449,14 +442,16 @@ def remove_holder(asset: ProtectedAsset, asset_id: str, holder_id: str) -> Any:
         return render_template("assets/confirm_remove_holder.html", asset=asset, holder=holder, form=form)
     if not form.validate_on_submit():
         abort(400)
-    try:
-        services.remove_holder(_me(), asset, holder)
-    except DomainError as exc:
-        db.rollback()
-        flash(str(exc), "error")
-    else:
-        db.commit()
-        flash("Innehavaren är borttagen.", "success")
+    return _back_to_asset(
+        asset_id, lambda: services.remove_holder(_me(), asset, holder), "Innehavaren är borttagen."
+    )
+
+
+def _back_to_asset(asset_id: str, action: Any, message: str) -> Any:
+    """A small change from the asset page: carry it out, then back there with a message."""
+    outcome = carry_out(action, message)
+    if not outcome.done:
+        flash(outcome.error or "", "error")
     return see_other("assets.detail", asset_id=asset_id)
 
 
@@ -475,15 +470,14 @@ def archive(asset: ProtectedAsset, asset_id: str) -> Any:
     form = ArchiveForm()
     if not form.validate_on_submit():
         abort(400)
-    try:
-        services.archive_asset(_me(), asset, form.version.data)
-    except DomainError as exc:
-        db.rollback()
-        flash(str(exc), "error")
-        return see_other("assets.detail", asset_id=asset_id)
     unit_id = asset.unit_id
-    db.commit()
-    flash("Objektet är arkiverat. Det visas under Arkiverade objekt i registret.", "success")
+    outcome = carry_out(
+        lambda: services.archive_asset(_me(), asset, form.version.data),
+        "Objektet är arkiverat. Det visas under Arkiverade objekt i registret.",
+    )
+    if not outcome.done:
+        flash(outcome.error or "", "error")
+        return see_other("assets.detail", asset_id=asset_id)
     return see_other("assets.index", unit_id=unit_id)
 
 

@@ -77,6 +77,7 @@ class Event(enum.StrEnum):
     UNIT_APPOINTMENT_ENDED = "unit.appointment_ended"
     UNIT_APPOINTMENT_RECORDED = "unit.appointment_recorded"
     UNIT_CREATED = "unit.created"
+    UNIT_READ = "unit.read"
     UNIT_TRIGGER_RECORDED = "unit.trigger_recorded"
     UNIT_UPDATED = "unit.updated"
 

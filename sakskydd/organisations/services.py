@@ -296,6 +296,11 @@ def current_appointees(
 # --- applicability -------------------------------------------------------------------------------
 
 
+def record_unit_read(unit: OrgUnit) -> None:
+    """The unit page shows decrypted reasoning and notes: every view of it is audited."""
+    audit.record(Event.UNIT_READ, target=unit)
+
+
 def _check_unit_active(unit: OrgUnit) -> None:
     if not unit.is_active:
         raise UnitInactive()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import Blueprint, current_app, flash, g, render_template, request
+from flask import Blueprint, current_app, g, render_template, request
 from flask_login import current_user
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import selectinload
@@ -14,7 +14,7 @@ from sakskydd.accounts.models import User
 from sakskydd.admin.forms import UNIT_KIND_LABELS
 from sakskydd.authz import permissions as perm
 from sakskydd.authz.enforcement import allowed_actions, authorize, parse_uuid
-from sakskydd.classification import CLASSIFICATION_LABELS, ClassificationAboveCeiling
+from sakskydd.classification import CLASSIFICATION_LABELS
 from sakskydd.extensions import db
 from sakskydd.organisations import scope, services
 from sakskydd.organisations.forms import (
@@ -36,7 +36,7 @@ from sakskydd.organisations.models import (
     RevisionTrigger,
     SupervisoryAuthority,
 )
-from sakskydd.records import DomainError, StaleRecord
+from sakskydd.web.actions import carry_out
 from sakskydd.web.forms import ceiling
 from sakskydd.web.redirects import see_other
 
@@ -227,6 +227,8 @@ def index() -> Any:
 @units.route("/enheter/<unit_id>")
 @authorize(perm.UNIT_READ, load=load_unit)
 def detail(unit: OrgUnit, unit_id: str) -> Any:
+    services.record_unit_read(unit)
+    db.commit()
     on = services.local_today()
     assessments = db.execute(
         select(ApplicabilityAssessment, User.display_name.label("recorded_by"))
@@ -294,8 +296,8 @@ def assess(unit: OrgUnit, unit_id: str) -> Any:
     if request.method == "GET":
         form.decided_on.data = services.local_today()
     if form.validate_on_submit():
-        try:
-            services.assess_applicability(
+        outcome = carry_out(
+            lambda: services.assess_applicability(
                 _me(),
                 unit,
                 outcome=form.outcome.data or "",
@@ -306,14 +308,12 @@ def assess(unit: OrgUnit, unit_id: str) -> Any:
                 attested=bool(form.attested.data),
                 marking=int(form.marking.data or 0),
                 ceiling=ceiling(),
-            )
-        except (DomainError, ClassificationAboveCeiling) as exc:
-            db.rollback()
-            error = str(exc)
-        else:
-            db.commit()
-            flash("Bedömningen är registrerad.", "success")
+            ),
+            "Bedömningen är registrerad.",
+        )
+        if outcome.done:
             return see_other("units.detail", unit_id=unit.id)
+        error = outcome.error
     return render_template("units/assess.html", unit=unit, form=form, errors=_errors(form, error))
 
 
@@ -337,10 +337,11 @@ def appoint(unit: OrgUnit, unit_id: str) -> Any:
         form.starts_on.data = services.local_today()
     if form.validate_on_submit():
         person = next((u for u in candidates if str(u.id) == form.user.data), None)
-        try:
+
+        def record() -> Any:
             if person is None:
                 raise services.AppointeeNotEligible()
-            services.record_appointment(
+            return services.record_appointment(
                 _me(),
                 unit,
                 user=person,
@@ -349,13 +350,11 @@ def appoint(unit: OrgUnit, unit_id: str) -> Any:
                 ends_on=form.ends_on.data,
                 reference=form.reference.data,
             )
-        except DomainError as exc:
-            db.rollback()
-            error = str(exc)
-        else:
-            db.commit()
-            flash("Förordnandet är registrerat.", "success")
+
+        outcome = carry_out(record, "Förordnandet är registrerat.")
+        if outcome.done:
             return see_other("units.detail", unit_id=unit.id)
+        error = outcome.error
     return render_template("units/appoint.html", unit=unit, form=form, errors=_errors(form, error))
 
 
@@ -369,21 +368,19 @@ def end_appointment(unit: OrgUnit, unit_id: str, appointment_id: str) -> Any:
         form.ends_on.data = services.local_today()
         form.version.data = appointment.version
     if form.validate_on_submit():
-        try:
-            services.end_appointment(_me(), appointment, ends_on=form.ends_on.data, version=form.version.data)
-        except StaleRecord as exc:
-            db.rollback()
-            error, status = str(exc), 409
+        outcome = carry_out(
+            lambda: services.end_appointment(
+                _me(), appointment, ends_on=form.ends_on.data, version=form.version.data
+            ),
+            "Förordnandet är avslutat.",
+        )
+        if outcome.done:
+            return see_other("units.detail", unit_id=unit.id)
+        error, status = outcome.error, outcome.status
+        if outcome.stale:
             # The page now shows the stored appointment; saving again is a decision on that.
             form.version.data = appointment.version
             form.version.raw_data = [str(appointment.version)]
-        except DomainError as exc:
-            db.rollback()
-            error = str(exc)
-        else:
-            db.commit()
-            flash("Förordnandet är avslutat.", "success")
-            return see_other("units.detail", unit_id=unit.id)
     return (
         render_template(
             "units/end_appointment.html",
@@ -407,8 +404,8 @@ def record_trigger(unit: OrgUnit, unit_id: str) -> Any:
     if request.method == "GET":
         form.occurred_on.data = services.local_today()
     if form.validate_on_submit():
-        try:
-            services.record_revision_trigger(
+        outcome = carry_out(
+            lambda: services.record_revision_trigger(
                 _me(),
                 unit,
                 kind=form.kind.data or "",
@@ -417,14 +414,12 @@ def record_trigger(unit: OrgUnit, unit_id: str) -> Any:
                 attested=bool(form.attested.data),
                 marking=int(form.marking.data or 0),
                 ceiling=ceiling(),
-            )
-        except (DomainError, ClassificationAboveCeiling) as exc:
-            db.rollback()
-            error = str(exc)
-        else:
-            db.commit()
-            flash("Händelsen är registrerad. Säkerhetsskyddsanalysen behöver ses över.", "success")
+            ),
+            "Händelsen är registrerad. Säkerhetsskyddsanalysen behöver ses över.",
+        )
+        if outcome.done:
             return see_other("units.detail", unit_id=unit.id)
+        error = outcome.error
     return render_template("units/trigger.html", unit=unit, form=form, errors=_errors(form, error))
 
 
@@ -449,25 +444,21 @@ def supervisors(operator: Operator, operator_id: str) -> Any:
         form.authorities.data = [str(a.id) for a in operator.supervisors]
         form.version.data = operator.version
     if form.validate_on_submit():
-        try:
-            services.set_operator_supervisors(
+        outcome = carry_out(
+            lambda: services.set_operator_supervisors(
                 _me(),
                 operator,
                 [uuid.UUID(value) for value in form.authorities.data or []],
                 version=form.version.data,
-            )
-        except StaleRecord as exc:
-            db.rollback()
-            error, status = str(exc), 409
+            ),
+            "Tillsynsmyndigheterna är sparade.",
+        )
+        if outcome.done:
+            return see_other("units.index")
+        error, status = outcome.error, outcome.status
+        if outcome.stale:
             form.version.data = operator.version
             form.version.raw_data = [str(operator.version)]
-        except DomainError as exc:
-            db.rollback()
-            error = str(exc)
-        else:
-            db.commit()
-            flash("Tillsynsmyndigheterna är sparade.", "success")
-            return see_other("units.index")
     current_names = [a.name for a in operator.supervisors]
     return (
         render_template(

@@ -705,3 +705,17 @@ def test_findings_and_applicability_cost_the_same_for_3_and_30_units(app: Flask)
     assert counts[0] == 3  # two findings queries and one applicability query
     assert counts[0] == counts[2], counts
     assert counts[1] == counts[3], counts
+
+
+
+def test_every_view_of_the_unit_page_is_audited(app: Flask) -> None:
+    operator = make_operator()
+    unit = make_unit(operator)
+    chef = make_user(app, operator, roles=[(Role.CHEF, operator)])
+    client = app.test_client()
+    session_cookie(client, app, chef)
+    assert client.get(f"/enheter/{unit.id}").status_code == 200
+    reads = db.scalars(
+        select(AuditEvent).where(AuditEvent.event == "unit.read", AuditEvent.target_id == str(unit.id))
+    ).all()
+    assert [r.actor_id for r in reads] == [chef.id]
