@@ -31,6 +31,7 @@ demo: venv
 
 lint: venv
 	$(VENV)/bin/ruff check sakskydd tests migrations setup.py
+	$(VENV)/bin/ruff format --check sakskydd tests setup.py
 	$(VENV)/bin/sakskydd policies check
 
 test: venv system-deps lint

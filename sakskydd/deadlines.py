@@ -20,16 +20,14 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
-from zoneinfo import ZoneInfo
 
 from sakskydd.config import ANALYSIS_INTERVAL_CEILING_MONTHS
 from sakskydd.organisations.models import Applicability, AppointmentRole
+from sakskydd.organisations.rules import LOCAL_TIMEZONE, missing_roles
 
 if TYPE_CHECKING:
     from sakskydd.accounts.models import User
     from sakskydd.config import Settings
-
-LOCAL_TIMEZONE: Final = ZoneInfo("Europe/Stockholm")
 
 # A unit newly assessed as covered has this long to get its first analysis fastställd.
 FIRST_ANALYSIS_MONTHS: Final = 3
@@ -268,18 +266,18 @@ def analysis_item(unit: UnitFacts, today: dt.date, interval_months: int) -> DueI
 
 
 def missing_coordinators(unit: UnitFacts, today: dt.date) -> dict[AppointmentRole, dt.date]:
-    """For a covered unit: each role without a current appointment, and since when it is missing.
+    """For a covered unit: each role it lacks by the findings rule (organisations/rules.py), and
+    since when it is missing.
 
     Missing since the unit was assessed covered, or since the day after the last appointment of
     that role ended, whichever is later (a stable date, so reminders are not repeated daily).
     """
-    if unit.applicability != Applicability.YES or unit.assessed_on is None:
+    if unit.assessed_on is None:
         return {}
+    current = {a.role for a in unit.appointments if a.is_current(today)}
     missing: dict[AppointmentRole, dt.date] = {}
-    for role in (AppointmentRole.SAMORDNARE, AppointmentRole.ERSATTARE):
+    for role in missing_roles(unit.applicability, current):
         of_role = [a for a in unit.appointments if a.role == role]
-        if any(a.is_current(today) for a in of_role):
-            continue
         since = unit.assessed_on
         ended = [a.ends_on for a in of_role if a.ends_on is not None and a.ends_on < today]
         if ended:

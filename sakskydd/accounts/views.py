@@ -193,9 +193,7 @@ def _second_factor(stage_endpoint: str, template: str, form: Any, check: Any, me
             ok = check(user, form.code.data or "")
         if ok:
             if method == "totp":
-                audit.record(
-                    Event.AUTH_MFA_SUCCESS, actor=user.id, target=user
-                )
+                audit.record(Event.AUTH_MFA_SUCCESS, actor=user.id, target=user)
             return _finish_login(user, method)
         services.register_failure(user, utcnow())
         audit.record(
@@ -406,9 +404,7 @@ def end_other_sessions(user: User) -> Any:
     if not form.validate_on_submit():
         abort(400)
     ended = end_user_sessions(user.id, keep=server_session().session_id)
-    audit.record(
-        Event.SESSION_ENDED, target=user, detail={"by": "self", "count": ended}
-    )
+    audit.record(Event.SESSION_ENDED, target=user, detail={"by": "self", "count": ended})
     db.commit()
     flash(f"{ended} andra sessioner avslutades.", "success")
     return see_other("account.overview")

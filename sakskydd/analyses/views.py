@@ -478,6 +478,7 @@ def _workflow(analysis: SecurityAnalysis, step: str) -> Any:
     error, status = None, 200
     if form.validate_on_submit():
         comment = (form.comment.data or "").strip()
+
         def step_action() -> None:
             if step == "submit":
                 services.submit_analysis(_me(), analysis, version=form.version.data)

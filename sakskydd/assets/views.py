@@ -35,13 +35,11 @@ from sakskydd.authz.enforcement import authorize, is_allowed, parse_uuid
 from sakskydd.classification import (
     CLASSIFICATION_LABELS,
     DAMAGE_LEVEL_LABELS,
-    ClassificationAboveCeiling,
     DamageLevel,
 )
 from sakskydd.extensions import db
 from sakskydd.organisations.models import OrgUnit
 from sakskydd.organisations.scope import load_readable_unit, readable_unit_ids
-from sakskydd.records import DomainError, StaleRecord
 from sakskydd.web.actions import carry_out
 from sakskydd.web.redirects import see_other
 
@@ -360,26 +358,30 @@ def edit(asset: ProtectedAsset, asset_id: str) -> Any:
     form = AssetForm()
     if not form.validate_on_submit():
         return _render_edit(form, asset, form.error_messages(), conflict=False)
-    try:
+
+    def save() -> tuple[AssetRevision | None, int]:
         revision = services.update_asset(
             _me(), asset, form.values(), form.version.data, attested=bool(form.attested.data)
         )
-    except StaleRecord as exc:
-        db.rollback()
+        if revision is None:
+            return None, 0
+        notices = (
+            select(func.count()).select_from(HolderNotice).where(HolderNotice.revision_id == revision.id)
+        )
+        return revision, db.scalar(notices) or 0
+
+    outcome = carry_out(save, None)
+    if outcome.stale:
         # Keep what the user typed; the next save is made against the version now shown.
         form.version.data = asset.version
         form.version.raw_data = [str(asset.version)]
-        return _render_edit(form, asset, [str(exc)], conflict=True), 409
-    except (DomainError, ClassificationAboveCeiling) as exc:
-        db.rollback()
-        return _render_edit(form, asset, [str(exc)], conflict=False)
+        return _render_edit(form, asset, [outcome.error or ""], conflict=True), 409
+    if not outcome.done:
+        return _render_edit(form, asset, [outcome.error or ""], conflict=False)
+    revision, notified = outcome.value
     if revision is None:
         flash("Inga ändringar att spara.", "info")
         return see_other("assets.detail", asset_id=asset.id)
-    notified = db.scalar(
-        select(func.count()).select_from(HolderNotice).where(HolderNotice.revision_id == revision.id)
-    )
-    db.commit()
     flash("Ändringarna är sparade.", "success")
     if notified:
         flash(f"{notified} innehavare har fått ett meddelande om ändringen och ombeds kvittera det.", "info")

@@ -32,6 +32,8 @@ from sakskydd.audit.verify import (
 from sakskydd.db import utcnow
 
 if TYPE_CHECKING:
+    from multiprocessing.pool import Pool
+
     from sakskydd.crypto.keyring import KeyRing
 
 __all__ = [
@@ -126,13 +128,19 @@ def checkpoint_due(session: Session, every: int) -> bool:
 
 
 def make_checkpoint(
-    session: Session, signing_key: Ed25519PrivateKey, *, keyring: KeyRing | None = None
+    session: Session,
+    signing_key: Ed25519PrivateKey,
+    *,
+    keyring: KeyRing | None = None,
+    pool: Pool | None = None,
 ) -> Checkpoint:
     """Verify the chain up to the head, sign a checkpoint of it, store it and audit it.
 
     The checkpoint covers the events up to its size; the `audit.checkpoint` event that
     records it comes after. Raises AuditChainBroken (nothing is signed) or ValueError
-    when there is nothing to checkpoint. Flushes; the caller commits.
+    when there is nothing to checkpoint. Flushes; the caller commits. With a `pool`
+    (verify.verification_pool()) a long chain is verified by its worker processes; the head stays
+    locked here meanwhile, and the workers only read events committed before it.
     """
     if keyring is None:
         from sakskydd.crypto.fields import current_keyring
@@ -146,7 +154,12 @@ def make_checkpoint(
         return _to_checkpoint(existing)
     public_key = signing_key.public_key()
     result = verify_database(
-        session, mac_key=keyring.audit_mac_key, public_key=public_key, upto=size, want_root=True
+        session,
+        mac_key=keyring.audit_mac_key,
+        public_key=public_key,
+        upto=size,
+        want_root=True,
+        pool=pool,
     )
     if not result.ok or result.merkle_root is None or result.head_hash != head_hash:
         raise AuditChainBroken(result)

@@ -37,6 +37,12 @@ from sakskydd.extensions import db, get_database
 audit = AppGroup("audit", help="Granskningsloggen: verifiera, signera kontrollpunkter, exportera.")
 
 CHECKPOINT_FILE_NAME = "audit-checkpoints.jsonl"
+JOBS_OPTION = click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Antal processer som verifierar parallellt (standard: antalet processorer).",
+)
 
 
 def _settings():  # type: ignore[no-untyped-def]
@@ -97,12 +103,7 @@ def _report(result: VerifyResult) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Kontrollpunkter sparade utanför databasen (JSON Lines).",
 )
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Antal processer som verifierar parallellt (standard: antalet processorer).",
-)
+@JOBS_OPTION
 def verify_command(
     export_file: Path | None, public_key: Path | None, checkpoints: Path | None, jobs: int | None
 ) -> None:
@@ -164,7 +165,8 @@ def _verify(
     is_flag=True,
     help="Bara om minst SAKSKYDD_AUDIT_CHECKPOINT_EVERY händelser tillkommit sedan förra.",
 )
-def checkpoint_command(if_due: bool) -> None:
+@JOBS_OPTION
+def checkpoint_command(if_due: bool, jobs: int | None) -> None:
     """Verifiera kedjan och signera en kontrollpunkt (sparas även i instance/audit-checkpoints.jsonl)."""
     try:
         signing_key = load_signing_key(_signing_key_path())
@@ -175,9 +177,13 @@ def checkpoint_command(if_due: bool) -> None:
         db.rollback()
         click.echo("Ingen kontrollpunkt behövs ännu.")
         return
+    db.rollback()
+    # As for verify: the workers are forked while no database connection is open.
+    get_database().dispose()
     try:
-        checkpoint = make_checkpoint(db, signing_key, keyring=keyring)
-        db.commit()
+        with verification_pool(jobs) as pool:
+            checkpoint = make_checkpoint(db, signing_key, keyring=keyring, pool=pool)
+            db.commit()
     except AuditChainBroken as exc:
         db.rollback()
         result = exc.result

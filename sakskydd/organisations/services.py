@@ -15,7 +15,6 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, and_, exists, false, func, not_, or_, select
 from sqlalchemy.orm import aliased
@@ -37,20 +36,15 @@ from sakskydd.organisations.models import (
     RevisionTriggerKind,
     SupervisoryAuthority,
 )
+from sakskydd.organisations.rules import (  # noqa: F401  (re-exported for views and templates)
+    APPLICABILITY_MISSING,
+    ERSATTARE_MISSING,
+    FINDING_LABELS,
+    LOCAL_TIMEZONE,
+    SAMORDNARE_MISSING,
+    findings_for,
+)
 from sakskydd.records import DomainError, StaleRecord, check_free_text, check_version, clean_text
-
-# The city's calendar: "today" for dates of decisions and appointments is the Swedish date.
-LOCAL_TIMEZONE: Final = ZoneInfo("Europe/Stockholm")
-
-# Finding codes (stable: the deadline engine and the chef's picture use them) and their labels.
-APPLICABILITY_MISSING: Final = "applicability_missing"
-SAMORDNARE_MISSING: Final = "samordnare_missing"
-ERSATTARE_MISSING: Final = "ersattare_missing"
-FINDING_LABELS: Final[Mapping[str, str]] = {
-    APPLICABILITY_MISSING: "Tillämpligheten av säkerhetsskyddslagstiftningen är inte bedömd",
-    SAMORDNARE_MISSING: "Enheten omfattas men saknar förordnad säkerhetsskyddssamordnare",
-    ERSATTARE_MISSING: "Enheten omfattas men saknar förordnad ersättare",
-}
 
 APPLICABILITY_LABELS: Final[Mapping[str, str]] = {
     Applicability.YES: "Ja",
@@ -214,20 +208,6 @@ def has_findings_clause(on: dt.date) -> ColumnElement[bool]:
             ),
         ),
     )
-
-
-def findings_for(outcome: Applicability | None, *, has_samordnare: bool, has_ersattare: bool) -> list[str]:
-    """The finding codes of one unit from its facts (a pure rule; the SQL twin is has_findings_clause)."""
-    if outcome is None:
-        return [APPLICABILITY_MISSING]
-    if outcome != Applicability.YES:
-        return []
-    codes = []
-    if not has_samordnare:
-        codes.append(SAMORDNARE_MISSING)
-    if not has_ersattare:
-        codes.append(ERSATTARE_MISSING)
-    return codes
 
 
 def coordinator_findings(

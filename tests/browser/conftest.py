@@ -45,8 +45,14 @@ if TYPE_CHECKING:
 
 CHROMIUM = Path(os.environ.get("SAKSKYDD_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     # "localhost" is the IPv4 loopback, where the test servers listen (no ::1 attempt first).
     "--host-resolver-rules=MAP localhost 127.0.0.1",
 ]

@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     LogIn = Callable[[Page, str, Account], None]
 
 
-
 class Audit:
     """Collects the problems of every page visited, to report them all at once."""
 
@@ -63,7 +62,10 @@ class Audit:
 
 @pytest.mark.browser
 def test_pages_before_login(
-    live_server: str, new_context: NewContext, make_account: Callable[..., Account], axe: str,
+    live_server: str,
+    new_context: NewContext,
+    make_account: Callable[..., Account],
+    axe: str,
 ) -> None:
     base = live_server
     account = make_account(admin=False)
@@ -110,8 +112,11 @@ def _pending_role(app: Flask, account: Account, unit_id: str, granted_by: Accoun
     database = get_database(app).scoped
     database.add(
         RoleAssignment(
-            user_id=uuid.UUID(account.id), role=Role.SAMORDNARE, unit_id=uuid.UUID(unit_id),
-            status=AssignmentStatus.PENDING, granted_by_id=uuid.UUID(granted_by.id),
+            user_id=uuid.UUID(account.id),
+            role=Role.SAMORDNARE,
+            unit_id=uuid.UUID(unit_id),
+            status=AssignmentStatus.PENDING,
+            granted_by_id=uuid.UUID(granted_by.id),
         )
     )
     database.commit()
@@ -120,8 +125,13 @@ def _pending_role(app: Flask, account: Account, unit_id: str, granted_by: Accoun
 
 @pytest.mark.browser
 def test_pages_after_login_and_first_login(
-    app: Flask, live_server: str, new_context: NewContext, make_account: Callable[..., Account],
-    log_in: LogIn, org: dict[str, str], axe: str,
+    app: Flask,
+    live_server: str,
+    new_context: NewContext,
+    make_account: Callable[..., Account],
+    log_in: LogIn,
+    org: dict[str, str],
+    axe: str,
 ) -> None:
     base = live_server
     admin = make_account()

@@ -276,8 +276,12 @@ def _mails(app: Flask, to: str, subject: str) -> list[str]:
 
 @pytest.mark.browser
 def test_samordnare_year_from_applicability_to_an_approved_analysis(
-    app: Flask, live_server: str, new_context: NewContext, sign_in: LogIn,
-    totp_code: Callable[[Account], str], axe: str,
+    app: Flask,
+    live_server: str,
+    new_context: NewContext,
+    sign_in: LogIn,
+    totp_code: Callable[[Account], str],
+    axe: str,
 ) -> None:
     base = live_server
     world = _world(app)
@@ -515,7 +519,11 @@ def test_samordnare_year_from_applicability_to_an_approved_analysis(
 
 @pytest.mark.browser
 def test_asset_change_reaches_two_holders_one_acknowledges_the_other_is_reminded(
-    app: Flask, live_server: str, new_context: NewContext, sign_in: LogIn, axe: str,
+    app: Flask,
+    live_server: str,
+    new_context: NewContext,
+    sign_in: LogIn,
+    axe: str,
 ) -> None:
     base = live_server
     world = _world(app)
@@ -565,7 +573,7 @@ def test_asset_change_reaches_two_holders_one_acknowledges_the_other_is_reminded
         assert "Status: Normal → Skyddsvärt" in mail and f"/notiser/{notices[account.id]}" in mail
 
     # Both holders see the notice on their home page; the person acknowledges it.
-    item = f"Kvittera meddelandet om ändrad status eller skyddsnivå för ”{NEW_ASSET}”"
+    item = f"Kvittera meddelandet om ändrad status eller skadenivå för ”{NEW_ASSET}”"
     holder_context, holder_watched = new_context()
     holder = holder_context.new_page()
     sign_in(holder, base, world.holder)
@@ -636,19 +644,29 @@ def _more_casework(app: Flask, world: World) -> tuple[str, str]:
     today = local_today()
     database.add(
         ApplicabilityAssessment(
-            unit_id=unit, outcome=Applicability.YES, decided_on=today - dt.timedelta(days=400),
-            decided_by="Nämnden", recorded_by_id=samordnare,
+            unit_id=unit,
+            outcome=Applicability.YES,
+            decided_on=today - dt.timedelta(days=400),
+            decided_by="Nämnden",
+            recorded_by_id=samordnare,
         )
     )
     appointment = Appointment(
-        unit_id=unit, user_id=samordnare, role=AppointmentRole.SAMORDNARE,
-        starts_on=today - dt.timedelta(days=390), recorded_by_id=samordnare,
+        unit_id=unit,
+        user_id=samordnare,
+        role=AppointmentRole.SAMORDNARE,
+        starts_on=today - dt.timedelta(days=390),
+        recorded_by_id=samordnare,
     )
     database.add(appointment)
     database.add(
         RevisionTrigger(
-            unit_id=unit, kind=RevisionTriggerKind.NEW_SYSTEM, occurred_on=today - dt.timedelta(days=5),
-            note="Nytt e-arkiv upphandlat, se KN 2026/0031.", attested=True, recorded_by_id=samordnare,
+            unit_id=unit,
+            kind=RevisionTriggerKind.NEW_SYSTEM,
+            occurred_on=today - dt.timedelta(days=5),
+            note="Nytt e-arkiv upphandlat, se KN 2026/0031.",
+            attested=True,
+            recorded_by_id=samordnare,
         )
     )
     holder = AssetHolder(asset_id=uuid.UUID(world.old_asset), holder_unit_id=uuid.UUID(world.holder_unit))
@@ -661,7 +679,11 @@ def _more_casework(app: Flask, world: World) -> tuple[str, str]:
 
 @pytest.mark.browser
 def test_casework_pages_in_their_other_states(
-    app: Flask, live_server: str, new_context: NewContext, sign_in: LogIn, axe: str,
+    app: Flask,
+    live_server: str,
+    new_context: NewContext,
+    sign_in: LogIn,
+    axe: str,
 ) -> None:
     base = live_server
     world = _world(app)

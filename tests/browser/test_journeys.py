@@ -47,7 +47,10 @@ def _logged_in(page: Page, base: str) -> bool:
 
 @pytest.mark.browser
 def test_first_login_through_activation_link(
-    live_server: str, new_context: NewContext, make_account: Callable[..., Account], log_in: LogIn,
+    live_server: str,
+    new_context: NewContext,
+    make_account: Callable[..., Account],
+    log_in: LogIn,
     org: dict[str, str],
 ) -> None:
     base = live_server
@@ -98,8 +101,12 @@ def test_first_login_through_activation_link(
 
 @pytest.mark.browser
 def test_login_with_totp_and_logout(
-    live_server: str, context: BrowserContext, page: Page, new_context: NewContext,
-    make_account: Callable[..., Account], log_in: LogIn,
+    live_server: str,
+    context: BrowserContext,
+    page: Page,
+    new_context: NewContext,
+    make_account: Callable[..., Account],
+    log_in: LogIn,
 ) -> None:
     base = live_server
     account = make_account(admin=False)
@@ -133,7 +140,10 @@ def _failure_text(page: Page) -> str:
 
 @pytest.mark.browser
 def test_lockout_after_twenty_wrong_passwords_with_one_generic_message(
-    app: Flask, live_server: str, page: Page, make_account: Callable[..., Account],
+    app: Flask,
+    live_server: str,
+    page: Page,
+    make_account: Callable[..., Account],
 ) -> None:
     base = live_server
     account = make_account(admin=False)
@@ -173,8 +183,13 @@ def _evil_form(action: str, token: str) -> bytes:
 @pytest.mark.parametrize("evil_host", ["127.0.0.1", "localhost"], ids=["cross-site", "same-site-other-port"])
 @pytest.mark.parametrize("target", ["/logga-ut", "/konto/sessioner/avsluta-andra"])
 def test_cross_origin_form_post_is_refused(
-    live_server: str, new_context: NewContext, static_site: StaticSite, make_account: Callable[..., Account],
-    log_in: LogIn, evil_host: str, target: str,
+    live_server: str,
+    new_context: NewContext,
+    static_site: StaticSite,
+    make_account: Callable[..., Account],
+    log_in: LogIn,
+    evil_host: str,
+    target: str,
 ) -> None:
     """An auto-submitting form on another origin, even carrying the victim's valid CSRF token,
     changes nothing: 127.0.0.1 is another site (no SameSite=Strict cookie, Sec-Fetch-Site:
@@ -219,7 +234,10 @@ def test_cross_origin_form_post_is_refused(
 
 @pytest.mark.browser
 def test_session_cookie_flags(
-    live_server: str, context: BrowserContext, page: Page, make_account: Callable[..., Account],
+    live_server: str,
+    context: BrowserContext,
+    page: Page,
+    make_account: Callable[..., Account],
     log_in: LogIn,
 ) -> None:
     base = live_server

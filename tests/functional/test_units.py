@@ -14,9 +14,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, select, text, update
 
-from sakskydd.accounts.models import Role
+from sakskydd.accounts.models import Role, User
 from sakskydd.audit.models import AuditEvent
 from sakskydd.classification import ceiling_message
+from sakskydd.deadlines import ItemKind, due_items_for_user
 from sakskydd.extensions import db, get_database
 from sakskydd.organisations import services
 from sakskydd.organisations.models import (
@@ -706,6 +707,54 @@ def test_findings_and_applicability_cost_the_same_for_3_and_30_units(app: Flask)
     assert counts[0] == counts[2], counts
     assert counts[1] == counts[3], counts
 
+
+def test_the_findings_rule_agrees_in_sql_in_python_and_in_the_deadline_engine(app: Flask) -> None:
+    """Every combination of applicability and coordinator situations: the per-unit findings, the
+    list filter (has_findings_clause) and the chef's to-do items say the same thing."""
+    operator = make_operator()
+    chef = make_user(app, operator, roles=[(Role.CHEF, operator)])
+    situations = {
+        "none": [],
+        "current": [(TODAY - dt.timedelta(days=30), None)],
+        "ended": [(TODAY - dt.timedelta(days=60), TODAY - dt.timedelta(days=1))],
+        "future": [(TODAY + dt.timedelta(days=3), None)],
+    }
+    expected: dict[object, list[str]] = {}
+    outcomes = [None, Applicability.YES, Applicability.NO, Applicability.INVESTIGATING]
+    for number, (outcome, samordnare, ersattare) in enumerate(
+        (o, s, e) for o in outcomes for s in situations for e in situations
+    ):
+        unit = make_unit(operator, f"Enhet {number}")
+        if outcome is not None:
+            _decide(unit, outcome, chef, TODAY - dt.timedelta(days=90))
+        roles = ((AppointmentRole.SAMORDNARE, samordnare), (AppointmentRole.ERSATTARE, ersattare))
+        for role, situation in roles:
+            for starts_on, ends_on in situations[situation]:
+                _appoint(unit, chef, role, starts_on, ends_on)
+        codes = []
+        if outcome is None:
+            codes.append("applicability_missing")
+        elif outcome == Applicability.YES:
+            codes += ["samordnare_missing"] if samordnare != "current" else []
+            codes += ["ersattare_missing"] if ersattare != "current" else []
+        expected[unit.id] = codes
+    db.rollback()
+    ids = list(expected)
+    assert services.coordinator_findings(ids, TODAY) == expected
+    flagged = set(
+        db.scalars(select(OrgUnit.id).where(OrgUnit.id.in_(ids), services.has_findings_clause(TODAY)))
+    )
+    assert flagged == {unit_id for unit_id, codes in expected.items() if codes}
+    db.rollback()
+    items = due_items_for_user(db.get(User, chef.id), TODAY)
+    by_unit: dict[object, list[str]] = {unit_id: [] for unit_id in ids}
+    for item in items:
+        if item.kind == ItemKind.APPLICABILITY_MISSING:
+            by_unit[item.unit_id].append("applicability_missing")
+        elif item.kind == ItemKind.COORDINATOR_MISSING:
+            by_unit[item.unit_id] += [f"{role}_missing" for role in item.params["missing"]]
+    db.rollback()
+    assert by_unit == expected
 
 
 def test_every_view_of_the_unit_page_is_audited(app: Flask) -> None:

@@ -684,10 +684,25 @@ def test_audit_cli_verify_with_workers(
     ok = runner.invoke(args=["audit", "verify", "--jobs", "2"])
     assert ok.exit_code == 0, ok.output
     assert "hel" in ok.output
+    # A checkpoint verified by the workers signs the same root as one pass computes.
+    signing_key = generate_signing_key(unit_app.config["SAKSKYDD_SETTINGS"].signing_key_file)
+    signed = runner.invoke(args=["audit", "checkpoint", "--jobs", "2"])
+    assert signed.exit_code == 0, signed.output
+    size = int(signed.output.split()[1])  # "Kontrollpunkt <size> signerad, …"
+    assert size > 40  # the 40 events and the audit trail's own events about the verification
+    one_pass = verify(
+        unit_session, unit_keyring, public_key=signing_key.public_key(), upto=size, want_root=True
+    )
+    assert one_pass.ok and one_pass.merkle_root is not None
+    assert f"Kontrollpunkt {size} signerad, Merkle-rot {one_pass.merkle_root.hex()}." in signed.output
+    record_some(unit_session, unit_keyring, 5)
     tamper(unit_database, ("UPDATE audit_event SET mac = :z WHERE seq = 30", {"z": bytes(32)}))
     broken = runner.invoke(args=["audit", "verify", "--jobs", "2"])
     assert broken.exit_code == 1
     assert "seq 30" in broken.output
+    refused = runner.invoke(args=["audit", "checkpoint", "--jobs", "2"])
+    assert refused.exit_code == 1
+    assert "bruten vid seq 30" in refused.output
 
 
 def test_no_workers_when_they_would_not_help_or_could_not_be_forked_safely():
