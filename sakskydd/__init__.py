@@ -205,10 +205,11 @@ def _register_blueprints(app: Flask) -> None:
     from sakskydd.assets.views import assets
     from sakskydd.authz import enforcement
     from sakskydd.organisations.views import units
+    from sakskydd.procurements.views import procurements
     from sakskydd.web.views import health, main
 
     enforcement.init_app(app)
-    for blueprint in (health, auth, main, account, admin, units, analyses, assets):
+    for blueprint in (health, auth, main, account, admin, units, analyses, assets, procurements):
         app.register_blueprint(blueprint)
     from sakskydd.accounts.views import init_login
 

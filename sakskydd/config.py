@@ -83,6 +83,9 @@ class Settings:
     analysis_interval_months: int = 12
     reminder_lead_days: int = 30  # remind this long before a due date
     notice_reminder_days: int = 7  # remind unacknowledged holder notices this often
+    prompt_duty_days: int = 7  # "utan dröjsmål": the deadline of a procurement's prompt duties
+    # Supplier follow-up every N months at SUA nivå 1, 2, 3 and for a säkerhetsskyddsöverenskommelse.
+    follow_up_months: tuple[int, int, int, int] = (6, 12, 12, 24)
 
     @property
     def is_production(self) -> bool:
@@ -132,6 +135,8 @@ class Settings:
             analysis_interval_months=_int(get("ANALYSIS_INTERVAL_MONTHS"), 12, "ANALYSIS_INTERVAL_MONTHS"),
             reminder_lead_days=_int(get("REMINDER_LEAD_DAYS"), 30, "REMINDER_LEAD_DAYS"),
             notice_reminder_days=_int(get("NOTICE_REMINDER_DAYS"), 7, "NOTICE_REMINDER_DAYS"),
+            prompt_duty_days=_int(get("PROMPT_DUTY_DAYS"), 7, "PROMPT_DUTY_DAYS"),
+            follow_up_months=_months(get("FOLLOW_UP_MONTHS"), "FOLLOW_UP_MONTHS"),
         )
         if environment in ("demo", "test") and not settings.secret_key:
             settings.secret_key = _instance_secret(instance_path)
@@ -151,6 +156,12 @@ class Settings:
             )
         if self.reminder_lead_days < 0 or self.notice_reminder_days < 1:
             raise ConfigError("reminder intervals must be positive")
+        if not 1 <= self.prompt_duty_days <= 30:
+            raise ConfigError("SAKSKYDD_PROMPT_DUTY_DAYS must be 1–30: the duties are due without delay")
+        if len(self.follow_up_months) != 4 or not all(1 <= m <= 36 for m in self.follow_up_months):
+            raise ConfigError(
+                "SAKSKYDD_FOLLOW_UP_MONTHS must be four numbers 1–36 (nivå 1, 2, 3, överenskommelse)"
+            )
         if self.is_production:
             if len(self.secret_key) < 32 or _secret_entropy_bits(self.secret_key) < 128:
                 raise ConfigError(
@@ -167,6 +178,17 @@ class Settings:
             raise ConfigError("SAKSKYDD_SECRET_KEY is missing")
         if self.kek_b64 is None and self.kek_file is None:
             raise ConfigError("no key-encryption key configured (SAKSKYDD_KEK_FILE or SAKSKYDD_KEK)")
+
+
+def _months(raw: str | None, name: str) -> tuple[int, int, int, int]:
+    """Four comma-separated month counts, e.g. "6,12,12,24"."""
+    if raw is None:
+        return Settings.follow_up_months
+    parts = [p.strip() for p in raw.split(",")]
+    if len(parts) != 4 or not all(p.isdigit() for p in parts):
+        raise ConfigError(f"SAKSKYDD_{name} must be four whole numbers separated by commas, e.g. 6,12,12,24")
+    a, b, c, d = (int(p) for p in parts)
+    return (a, b, c, d)
 
 
 def _int(raw: str | None, default: int, name: str) -> int:

@@ -26,12 +26,12 @@ from sakskydd.accounts.sessions import end_user_sessions
 from sakskydd.audit.tags import Event
 from sakskydd.db import utcnow
 from sakskydd.extensions import db
+from sakskydd.identifiers import IdentifierError, normalise_org_number
 from sakskydd.notifications.models import NoticeKind
 from sakskydd.notifications.services import notify_user
 from sakskydd.organisations.models import Operator, OperatorKind, OrgUnit, UnitKind
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,185}\.[^@\s]{2,}$")
-ORG_NUMBER_RE = re.compile(r"^\d{6}-\d{4}$")
 
 
 class AdminError(Exception):
@@ -359,20 +359,13 @@ def revoke_role(actor: User, assignment: RoleAssignment) -> None:
 
 
 def _validate_org_number(value: str | None) -> str | None:
-    """Swedish organisationsnummer NNNNNN-NNNN with a Luhn check digit."""
+    """Swedish organisationsnummer, normalised to NNNNNN-NNNN (sakskydd.identifiers)."""
     if not value:
         return None
-    value = value.strip()
-    if not ORG_NUMBER_RE.match(value):
-        raise AdminError("Organisationsnumret ska skrivas NNNNNN-NNNN.")
-    digits = [int(ch) for ch in value.replace("-", "")]
-    total = 0
-    for index, digit in enumerate(digits[:9]):
-        product = digit * (2 if index % 2 == 0 else 1)
-        total += product - 9 if product > 9 else product
-    if (10 - total % 10) % 10 != digits[9]:
-        raise AdminError("Organisationsnumret har fel kontrollsiffra.")
-    return value
+    try:
+        return normalise_org_number(value)
+    except IdentifierError as exc:
+        raise AdminError(str(exc)) from None
 
 
 def _validate_name(name: str) -> str:

@@ -6,13 +6,14 @@ import datetime as dt
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms import HiddenField, IntegerField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Optional, ValidationError
 
 from sakskydd.assets.models import AssetStatus, AssetType
 from sakskydd.classification import DAMAGE_LEVEL_LABELS
 from sakskydd.db import utcnow
-from sakskydd.web.forms import BAD_DATE, REQUIRED, GuardedForm
+from sakskydd.web.forms import REQUIRED, ChoiceField, GuardedForm, SwedishDateField
+from sakskydd.web.forms import too_long as _too_long
 
 TYPE_LABELS = {
     AssetType.INFORMATION.value: "Information",
@@ -53,29 +54,6 @@ def latest_risk_date() -> dt.date:
 
 
 NAME_HINT = "Ange ett neutralt namn som inte avslöjar vad som skyddas."
-NOT_A_CHOICE = "Välj ett av alternativen."
-
-
-def _too_long(limit: int) -> Length:
-    return Length(max=limit, message=f"Högst {limit} tecken.")
-
-
-class ChoiceField(SelectField):
-    """A select whose refusal of a value outside the list is in Swedish."""
-
-    def pre_validate(self, form: Any) -> None:
-        if not any(match for _, _, match, *_ in self.iter_choices()):
-            raise ValidationError(NOT_A_CHOICE)
-
-
-class SwedishDateField(DateField):
-    """A date (ÅÅÅÅ-MM-DD) whose parse error is in Swedish."""
-
-    def process_formdata(self, valuelist: list[Any]) -> None:
-        try:
-            super().process_formdata(valuelist)
-        except ValueError as exc:
-            raise ValueError(BAD_DATE) from exc
 
 
 class AssetForm(GuardedForm):

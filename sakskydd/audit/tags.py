@@ -70,6 +70,18 @@ class Event(enum.StrEnum):
     # Server-side sessions
     SESSION_ENDED = "session.ended"
     SESSION_EXPIRED = "session.expired"
+    # Security-protected procurements: triage, confirmation, duties, supplier follow-up, export
+    PROCUREMENT_ACTION_UPDATED = "procurement.action_updated"
+    PROCUREMENT_CLOSED = "procurement.closed"
+    PROCUREMENT_CONFIRMED = "procurement.confirmed"
+    PROCUREMENT_CREATED = "procurement.created"
+    PROCUREMENT_DUTY_UPDATED = "procurement.duty_updated"
+    PROCUREMENT_EXPORTED = "procurement.exported"
+    PROCUREMENT_FOLLOW_UP_RECORDED = "procurement.follow_up_recorded"
+    PROCUREMENT_READ = "procurement.read"
+    PROCUREMENT_TEMPLATE_SAVED = "procurement.template_saved"
+    PROCUREMENT_TRIAGED = "procurement.triaged"
+    PROCUREMENT_UPDATED = "procurement.updated"
     # Reminders sent by `sakskydd reminders run`
     REMINDERS_SENT = "reminders.sent"
     # Organisation units, their applicability, appointments and revision triggers

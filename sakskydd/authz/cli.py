@@ -38,7 +38,7 @@ from sakskydd.authz.entities import (
 DECISIONS_FILE = "decisions.yaml"
 PRINCIPAL_ID = "principal"
 SELF = "self"
-RECORD_TYPES = frozenset({"Analysis", "Asset"})
+RECORD_TYPES = frozenset({"Analysis", "Asset", "Procurement"})
 RESOURCE_KINDS = ("user", "unit", "operator", "assignment", "record")
 
 policies = AppGroup("policies", help="Check the authorization policies (Cedar).")
@@ -239,7 +239,11 @@ class _World:
         for name, spec in self.assignments.items():
             self.entities[EntityRef("RoleAssignment", name)] = self.assignment_entity(name, spec, None)
         for name, spec in self.records.items():
-            _only_keys(spec, {"type", "unit", "classification", "created_by", "authors"}, f"record {name}")
+            _only_keys(
+                spec,
+                {"type", "unit", "classification", "created_by", "authors", "responsible"},
+                f"record {name}",
+            )
             if spec["type"] not in RECORD_TYPES:
                 raise DecisionFileError(f"record {name}: type must be one of {sorted(RECORD_TYPES)}")
             self.entities[EntityRef(spec["type"], name)] = self.record_entity(name, spec, None)
@@ -308,6 +312,7 @@ class _World:
             classification=spec.get("classification", 0),
             created_by=self.user(spec.get("created_by", "kollega"), principal),
             authors=[self.user(a, principal) for a in spec.get("authors") or []],
+            responsible=self.user(spec["responsible"], principal) if "responsible" in spec else None,
         )
         return entity(EntityRef(spec["type"], name), attrs, [unit])
 

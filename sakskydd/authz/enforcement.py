@@ -145,7 +145,12 @@ def require(action: str, resource: Any = None) -> None:
 
 
 def _step_up_redirect(action: str) -> Any:
-    target = request.path if request.method == "GET" else request.form.get("next") or url_for("main.home")
+    # A GET comes back with its query (an export keeps its filters); the path is always relative.
+    target = (
+        request.full_path.rstrip("?")
+        if request.method == "GET"
+        else request.form.get("next") or url_for("main.home")
+    )
     flash("Bekräfta din identitet för att fortsätta.", "info")
     return redirect(url_for("account.step_up", next=target), code=303)
 

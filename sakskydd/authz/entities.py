@@ -95,11 +95,19 @@ def record_attributes(
     classification: int,
     created_by: EntityRef,
     authors: Iterable[EntityRef] = (),
+    responsible: EntityRef | None = None,
 ) -> dict[str, Any]:
-    """The attributes of a unit's record (Analysis, Asset) as the schema declares them."""
+    """The attributes of a unit's record (Analysis, Asset, Procurement) as the schema declares them.
+
+    An analysis's authors include its creator; a procurement's are only who answered its triage
+    (the creator may be the samordnare who then confirms someone else's answers).
+    """
     attrs: dict[str, Any] = {"unit": unit, "classification": int(classification), "created_by": created_by}
     if entity_type == "Analysis":
         attrs["authors"] = frozenset({created_by, *authors})
+    if entity_type == "Procurement":
+        attrs["authors"] = frozenset(authors)
+        attrs["responsible"] = responsible if responsible is not None else created_by
     return attrs
 
 
@@ -316,8 +324,11 @@ def role_assignment_entity(session: Session, assignment: Any) -> list[dict[str, 
 
 
 def unit_record_entity(session: Session, entity_type: str, record: Any) -> list[dict[str, Any]]:
-    """An analysis or asset (a row loaded in this request) with its unit and operator chain."""
-    authors = [user_ref(u) for u in (getattr(record, "submitted_by_id", None),) if u is not None]
+    """An analysis, asset or procurement (a row loaded in this request) with its unit and
+    operator chain."""
+    author_ids = (getattr(record, "submitted_by_id", None), getattr(record, "triaged_by_id", None))
+    authors = [user_ref(u) for u in author_ids if u is not None]
+    responsible_id = getattr(record, "responsible_id", None)
     ref = EntityRef(entity_type, _id(record))
     unit = unit_ref(record.unit_id)
     attrs = record_attributes(
@@ -326,6 +337,7 @@ def unit_record_entity(session: Session, entity_type: str, record: Any) -> list[
         classification=record.classification,
         created_by=user_ref(record.created_by_id),
         authors=authors,
+        responsible=user_ref(responsible_id) if responsible_id is not None else None,
     )
     return [entity(ref, attrs, [unit]), *unit_entity(session, record.unit_id)]
 
@@ -347,7 +359,10 @@ def resource_entities(session: Session, resource: Any) -> tuple[EntityRef, list[
     from sakskydd.analyses.models import SecurityAnalysis
     from sakskydd.assets.models import ProtectedAsset
     from sakskydd.organisations.models import Operator, OrgUnit
+    from sakskydd.procurements.models import Procurement
 
+    if isinstance(resource, Procurement):
+        return EntityRef("Procurement", _id(resource)), unit_record_entity(session, "Procurement", resource)
     if isinstance(resource, SecurityAnalysis):
         return EntityRef("Analysis", _id(resource)), unit_record_entity(session, "Analysis", resource)
     if isinstance(resource, ProtectedAsset):

@@ -53,6 +53,17 @@ AUDIT_READ_STATUS: Final = "audit.read_status"
 HOME_VIEW: Final = "home.view"
 NOTICE_ACKNOWLEDGE: Final = "notice.acknowledge"
 OPERATOR_SET_SUPERVISORS: Final = "operator.set_supervisors"
+PROCUREMENT_CLOSE: Final = "procurement.close"
+PROCUREMENT_CONFIRM: Final = "procurement.confirm"
+PROCUREMENT_CREATE: Final = "procurement.create"
+PROCUREMENT_EDIT: Final = "procurement.edit"
+PROCUREMENT_EXPORT: Final = "procurement.export"
+PROCUREMENT_FOLLOW_UP: Final = "procurement.follow_up"
+PROCUREMENT_READ: Final = "procurement.read"
+PROCUREMENT_REGISTER: Final = "procurement.register"
+PROCUREMENT_TEMPLATE: Final = "procurement.template"
+PROCUREMENT_TRIAGE: Final = "procurement.triage"
+PROCUREMENT_UPDATE_DUTY: Final = "procurement.update_duty"
 UNIT_APPOINT: Final = "unit.appoint"
 UNIT_ASSESS: Final = "unit.assess"
 UNIT_LIST: Final = "unit.list"
@@ -75,6 +86,7 @@ STEP_UP_ACTIONS: frozenset[str] = frozenset(
         ADMIN_ROLE_REVOKE,
         ADMIN_USER_RESET_MFA,
         ANALYSIS_APPROVE,
+        PROCUREMENT_EXPORT,
     }
 )
 
@@ -123,6 +135,17 @@ ACTION_RESOURCE_TYPES: MappingProxyType[str, frozenset[str]] = MappingProxyType(
         HOME_VIEW: frozenset({"Application"}),
         NOTICE_ACKNOWLEDGE: frozenset({"User"}),
         OPERATOR_SET_SUPERVISORS: frozenset({"Operator"}),
+        PROCUREMENT_CLOSE: frozenset({"Procurement"}),
+        PROCUREMENT_CONFIRM: frozenset({"Procurement"}),
+        PROCUREMENT_CREATE: frozenset({"Unit"}),
+        PROCUREMENT_EDIT: frozenset({"Procurement"}),
+        PROCUREMENT_EXPORT: frozenset({"Application"}),
+        PROCUREMENT_FOLLOW_UP: frozenset({"Procurement"}),
+        PROCUREMENT_READ: frozenset({"Procurement"}),
+        PROCUREMENT_REGISTER: frozenset({"Application"}),
+        PROCUREMENT_TEMPLATE: frozenset({"Operator"}),
+        PROCUREMENT_TRIAGE: frozenset({"Procurement"}),
+        PROCUREMENT_UPDATE_DUTY: frozenset({"Procurement"}),
         UNIT_APPOINT: frozenset({"Unit"}),
         UNIT_ASSESS: frozenset({"Unit"}),
         UNIT_LIST: frozenset({"Application"}),

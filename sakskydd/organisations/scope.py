@@ -1,7 +1,9 @@
 """Which units a user reaches, in SQL: the same rules as the policies, used by loaders and lists.
 
 - samordnare / ersättare: their own units (active assignments, active unit and operator);
-- chef: every unit of the operators they are chef of, and of those operators' bolag.
+- chef: every unit of the operators they are chef of, and of those operators' bolag;
+- upphandlare: their own units, for the procurements they are responsible for only
+  (procurements/services.visible_clause).
 The policies decide on each object; these queries keep lists and loaders from even fetching
 what the policies would deny (DESIGN.md, request flow). tests/security keep the two in step.
 """
@@ -22,8 +24,7 @@ from sakskydd.organisations.models import Operator, OrgUnit
 COORDINATOR_ROLES = (Role.SAMORDNARE, Role.ERSATTARE)
 
 
-def coordinated_unit_ids(user_id: uuid.UUID) -> Select[Any]:
-    """Units where the user is samordnare or ersättare."""
+def _unit_role_ids(user_id: uuid.UUID, roles: tuple[Role, ...]) -> Select[Any]:
     return (
         select(RoleAssignment.unit_id)
         .join(OrgUnit, OrgUnit.id == RoleAssignment.unit_id)
@@ -31,11 +32,21 @@ def coordinated_unit_ids(user_id: uuid.UUID) -> Select[Any]:
         .where(
             RoleAssignment.user_id == user_id,
             RoleAssignment.status == AssignmentStatus.ACTIVE,
-            RoleAssignment.role.in_(COORDINATOR_ROLES),
+            RoleAssignment.role.in_(roles),
             OrgUnit.is_active.is_(True),
             Operator.is_active.is_(True),
         )
     )
+
+
+def coordinated_unit_ids(user_id: uuid.UUID) -> Select[Any]:
+    """Units where the user is samordnare or ersättare."""
+    return _unit_role_ids(user_id, COORDINATOR_ROLES)
+
+
+def upphandlare_unit_ids(user_id: uuid.UUID) -> Select[Any]:
+    """Units where the user is upphandlare."""
+    return _unit_role_ids(user_id, (Role.UPPHANDLARE,))
 
 
 def chef_operator_ids(user_id: uuid.UUID) -> Select[Any]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from wtforms import BooleanField, HiddenField, IntegerField, SelectField
-from wtforms.validators import Optional
+from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectField
+from wtforms.validators import Length, Optional, ValidationError
 
 from sakskydd.accounts.forms import REQUIRED
 from sakskydd.classification import (
@@ -17,12 +17,35 @@ from sakskydd.classification import (
 )
 from sakskydd.web.formbase import SwedishForm
 
-__all__ = ["BAD_DATE", "REQUIRED", "GuardedForm", "ceiling"]
+__all__ = ["BAD_DATE", "REQUIRED", "ChoiceField", "GuardedForm", "SwedishDateField", "ceiling", "too_long"]
 
 ATTESTATION_REQUIRED = (
     "Du måste intyga att fritexten inte innehåller säkerhetsskyddsklassificerade uppgifter."
 )
 BAD_DATE = "Ange ett datum som ÅÅÅÅ-MM-DD."
+NOT_A_CHOICE = "Välj ett av alternativen."
+
+
+def too_long(limit: int) -> Length:
+    return Length(max=limit, message=f"Högst {limit} tecken.")
+
+
+class ChoiceField(SelectField):
+    """A select whose refusal of a value outside the list is in Swedish."""
+
+    def pre_validate(self, form: Any) -> None:
+        if not any(match for _, _, match, *_ in self.iter_choices()):
+            raise ValidationError(NOT_A_CHOICE)
+
+
+class SwedishDateField(DateField):
+    """A date (ÅÅÅÅ-MM-DD) whose parse error is in Swedish."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        try:
+            super().process_formdata(valuelist)
+        except ValueError as exc:
+            raise ValueError(BAD_DATE) from exc
 
 
 def ceiling() -> int:

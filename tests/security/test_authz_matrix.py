@@ -32,6 +32,16 @@ from sakskydd.classification import DamageLevel
 from sakskydd.db import utcnow
 from sakskydd.extensions import db
 from sakskydd.organisations.models import Appointment, AppointmentRole
+from sakskydd.procurements.models import (
+    FollowUpAction,
+    FollowUpRun,
+    Procurement,
+    ProcurementDuty,
+    ProcurementKind,
+    ProcurementStatus,
+    SubSupplier,
+)
+from sakskydd.procurements.rules import DutyKind, Outcome, Where
 
 pytestmark = pytest.mark.db
 
@@ -107,6 +117,21 @@ EXPECTATIONS: dict[str, str] = {
     "analyses.submit": "coord",
     "analyses.return_": "chef",
     "analyses.approve": "chef",
+    # Security-protected procurements
+    "procurements.index": "proc_register",
+    "procurements.export": "proc_register",
+    "procurements.create": "proc_create",
+    "procurements.detail": "proc_read",
+    "procurements.edit": "proc_work",
+    "procurements.add_sub_supplier": "proc_work",
+    "procurements.remove_sub_supplier": "proc_work",
+    "procurements.triage": "proc_triage",
+    "procurements.confirm": "proc_confirm",
+    "procurements.duty": "proc_work",
+    "procurements.follow_up": "proc_work",
+    "procurements.follow_up_action": "proc_work",
+    "procurements.close": "proc_work",
+    "procurements.template": "chef_operator",
 }
 
 # Domain kinds: who can load the object (others get 404, like a missing id) and who may act on
@@ -118,6 +143,14 @@ DOMAIN_KINDS: dict[str, tuple[set[Role], set[Role]]] = {
     "chef": (COORDINATORS | {Role.CHEF}, {Role.CHEF}),
     "chef_operator": ({Role.CHEF}, {Role.CHEF}),
     "unit_list": (set(), COORDINATORS | {Role.CHEF}),
+    # Procurements: the upphandlare reaches the ones they are responsible for (the own side's is
+    # the actor's), coordinators and the chef all of their units'/operator's.
+    "proc_register": (set(), COORDINATORS | {Role.CHEF, Role.UPPHANDLARE}),
+    "proc_create": (COORDINATORS | {Role.CHEF, Role.UPPHANDLARE}, {Role.UPPHANDLARE}),
+    "proc_read": (COORDINATORS | {Role.CHEF, Role.UPPHANDLARE}, COORDINATORS | {Role.CHEF, Role.UPPHANDLARE}),
+    "proc_work": (COORDINATORS | {Role.CHEF, Role.UPPHANDLARE}, COORDINATORS | {Role.UPPHANDLARE}),
+    "proc_triage": (COORDINATORS | {Role.CHEF, Role.UPPHANDLARE}, {Role.UPPHANDLARE}),
+    "proc_confirm": (COORDINATORS | {Role.CHEF, Role.UPPHANDLARE}, COORDINATORS),
 }
 # An allowed request may still be refused by the service (a form error: 200, a stale version: 409).
 ALLOWED = {200, 303, 409}
@@ -174,6 +207,63 @@ def _notice(asset: ProtectedAsset, recipient_id: Any) -> str:
     return str(notice.id)
 
 
+def _procurement(unit: Any, author: Any) -> tuple[Procurement, dict[str, str]]:
+    """A confirmed SUA nivå 2 procurement with a duty, a sub-supplier and a follow-up action."""
+    procurement = Procurement(
+        unit_id=unit.id,
+        kind=ProcurementKind.PROCUREMENT,
+        title="Matrisupphandling",
+        registry_number="Dnr 1",
+        responsible_id=author.id,
+        procedure_starts_on=dt.date(2026, 1, 1),
+        status=ProcurementStatus.CONFIRMED,
+        q_classified_access=True,
+        q_sensitive_activity=False,
+        q_where=Where.OURS,
+        q_staff_vetting=False,
+        q_restricted_access=False,
+        q_sub_suppliers=True,
+        triaged_at=utcnow(),
+        triaged_by_id=author.id,
+        proposed_outcome=Outcome.SUA_2,
+        proposed_consultation=True,
+        outcome=Outcome.SUA_2,
+        consultation=True,
+        confirmed_on=dt.date(2026, 1, 2),
+        created_by_id=author.id,
+    )
+    db.add(procurement)
+    db.flush()
+    duty = ProcurementDuty(
+        procurement_id=procurement.id,
+        unit_id=unit.id,
+        kind=DutyKind.ASSESSMENT,
+        position=0,
+        owner_id=author.id,
+    )
+    sub = SubSupplier(procurement_id=procurement.id, name="Underleverantör AB")
+    run = FollowUpRun(
+        procurement_id=procurement.id,
+        unit_id=unit.id,
+        performed_on=dt.date(2026, 2, 1),
+        performed_by_id=author.id,
+        results=[["Krav", "brist"]],
+    )
+    db.add_all([duty, sub, run])
+    db.flush()
+    action = FollowUpAction(
+        run_id=run.id,
+        procurement_id=procurement.id,
+        unit_id=unit.id,
+        description="Åtgärd",
+        responsible="Leverantören",
+        due_on=dt.date(2026, 3, 1),
+    )
+    db.add(action)
+    db.flush()
+    return procurement, {"duty_id": str(duty.id), "sub_id": str(sub.id), "action_id": str(action.id)}
+
+
 def _casework(unit: Any, author: Any) -> dict[str, str]:
     """A unit's records for the domain routes: an asset, an approved analysis and a draft with parts."""
     asset = ProtectedAsset(
@@ -218,8 +308,12 @@ def _casework(unit: Any, author: Any) -> dict[str, str]:
         recorded_by_id=author.id,
     )
     db.add_all([reference, link, measure, appointment, holder])
+    db.flush()
+    procurement, parts = _procurement(unit, author)
     db.commit()
     return {
+        "procurement_id": str(procurement.id),
+        **parts,
         "holder_id": str(holder.id),
         "notice_id": _notice(asset, author.id),
         "appointment_id": str(appointment.id),
@@ -325,6 +419,11 @@ def test_authorization_matrix(app: Flask, role: Role | None, clearance: int) -> 
         # Notices are addressed to a person: the own side's notice is the actor's.
         own_asset = db.get(ProtectedAsset, uuid.UUID(world.targets[True]["asset_id"]))
         world.targets[True]["notice_id"] = _notice(own_asset, actor.id)
+        # An upphandlare reaches the procurements they are responsible for: the own side's is the
+        # actor's (answered by someone else, so a coordinator's confirmation is not their own).
+        own_procurement = db.get(Procurement, uuid.UUID(world.targets[True]["procurement_id"]))
+        own_procurement.responsible_id = actor.id
+        db.commit()
         session_cookie(client, app, actor)
     token = _csrf(client) if role is not None else ""
     if role is None:

@@ -28,6 +28,7 @@ OTHER = EntityRef("User", "other")
 PENDING = EntityRef("RoleAssignment", "pending")
 ANALYSIS = EntityRef("Analysis", "analysis")
 ASSET = EntityRef("Asset", "asset")
+PROCUREMENT = EntityRef("Procurement", "procurement")
 FRESH = {"mfa": True, "auth_age_seconds": 10}
 STALE = {"mfa": True, "auth_age_seconds": 301}
 
@@ -44,7 +45,7 @@ def world(**me_overrides: Any) -> list[dict[str, Any]]:
         clearance=4,
         operator=KOMMUN,
         operator_roles={"admin": [KOMMUN], "revisor": [KOMMUN], "chef": [KOMMUN, BOLAG]},
-        unit_roles={"samordnare": [UNIT]},
+        unit_roles={"samordnare": [UNIT], "upphandlare": [UNIT]},
         admin_operator_kinds={"kommun"},
     )
     me_attrs.update(me_overrides)
@@ -66,6 +67,17 @@ def world(**me_overrides: Any) -> list[dict[str, Any]]:
             [UNIT],
         ),
         entity(ASSET, {"unit": UNIT, "classification": 0, "created_by": OTHER}, [UNIT]),
+        entity(
+            PROCUREMENT,
+            {
+                "unit": UNIT,
+                "classification": 0,
+                "created_by": ME,
+                "responsible": ME,
+                "authors": frozenset({OTHER}),
+            },
+            [UNIT],
+        ),
         application_entity(),
     ]
 
@@ -82,6 +94,7 @@ def sample_resource(action: str) -> EntityRef:
         "RoleAssignment": PENDING,
         "Analysis": ANALYSIS,
         "Asset": ASSET,
+        "Procurement": PROCUREMENT,
     }[kind]
 
 

@@ -45,5 +45,5 @@ def test_step_up_actions_are_actions() -> None:
 
 
 def test_resource_types_are_schema_entity_types() -> None:
-    known = {"Application", "Operator", "Unit", "User", "RoleAssignment", "Analysis", "Asset"}
+    known = {"Application", "Operator", "Unit", "User", "RoleAssignment", "Analysis", "Asset", "Procurement"}
     assert all(types and types <= known for types in perm.ACTION_RESOURCE_TYPES.values())
