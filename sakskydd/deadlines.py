@@ -48,6 +48,10 @@ class ItemKind(enum.StrEnum):
     NOTICE_UNACKNOWLEDGED = "notice_unacknowledged"
     COORDINATOR_MISSING = "coordinator_missing"
     APPLICABILITY_MISSING = "applicability_missing"
+    PROCUREMENT_CONFIRM = "procurement_confirm"
+    PROCUREMENT_DUTY = "procurement_duty"
+    SUPPLIER_FOLLOW_UP = "supplier_follow_up"
+    FOLLOW_UP_ACTION = "follow_up_action"
 
 
 # Findings that are due from the day they arise: reminded once, not again when overdue.
@@ -60,7 +64,13 @@ _KIND_ORDER: Final = {
     ItemKind.ANALYSIS_DUE: 3,
     ItemKind.MEASURE_DUE: 4,
     ItemKind.NOTICE_UNACKNOWLEDGED: 5,
+    ItemKind.PROCUREMENT_CONFIRM: 6,
+    ItemKind.PROCUREMENT_DUTY: 7,
+    ItemKind.SUPPLIER_FOLLOW_UP: 8,
+    ItemKind.FOLLOW_UP_ACTION: 9,
 }
+# The samordnare is expected to confirm or override a procurement's triage within this many days.
+CONFIRM_PERIOD_DAYS: Final = 14
 
 
 # --- inputs and output ---------------------------------------------------------------------------
@@ -73,6 +83,8 @@ class Rules:
     analysis_interval_months: int = 12
     reminder_lead_days: int = 30
     notice_reminder_days: int = 7
+    # Supplier follow-up every N months at SUA nivå 1, 2, 3 and for an överenskommelse.
+    follow_up_months: tuple[int, int, int, int] = (6, 12, 12, 24)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Rules:
@@ -80,7 +92,13 @@ class Rules:
             analysis_interval_months=settings.analysis_interval_months,
             reminder_lead_days=settings.reminder_lead_days,
             notice_reminder_days=settings.notice_reminder_days,
+            follow_up_months=settings.follow_up_months,
         )
+
+    def follow_up_cadence(self, outcome: str) -> int | None:
+        """Months between supplier follow-ups for an outcome value; None without an agreement."""
+        order = ("sua_1", "sua_2", "sua_3", "overenskommelse")
+        return self.follow_up_months[order.index(outcome)] if outcome in order else None
 
 
 @dataclass(frozen=True)
@@ -148,6 +166,39 @@ class SubmittedAnalysisFacts:
 
 
 @dataclass(frozen=True)
+class ProcurementFacts:
+    """A procurement in progress (status triagerad, bekräftad or stoppad)."""
+
+    procurement_id: uuid.UUID
+    unit_id: uuid.UUID
+    title: str
+    status: str
+    triaged_at: dt.datetime | None = None
+    outcome: str | None = None
+    signed_on: dt.date | None = None
+    last_follow_up_on: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class DutyFacts:
+    duty_id: uuid.UUID
+    procurement_id: uuid.UUID
+    unit_id: uuid.UUID
+    kind: str
+    due_on: dt.date | None
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class ActionFacts:
+    action_id: uuid.UUID
+    procurement_id: uuid.UUID
+    unit_id: uuid.UUID
+    due_on: dt.date
+    title: str = ""
+
+
+@dataclass(frozen=True)
 class DueItem:
     """One to-do: what (kind, subject), for which unit, due when, and the key of its Swedish text.
 
@@ -164,6 +215,7 @@ class DueItem:
     title_key: str
     params: Mapping[str, Any] = field(default_factory=dict)
     analysis_id: uuid.UUID | None = None
+    procurement_id: uuid.UUID | None = None
 
 
 # --- calendar ------------------------------------------------------------------------------------
@@ -201,9 +253,18 @@ def _item(
     title_key: str,
     params: Mapping[str, Any],
     analysis_id: uuid.UUID | None = None,
+    procurement_id: uuid.UUID | None = None,
 ) -> DueItem:
     return DueItem(
-        kind, unit_id, subject_id, due_on, is_overdue(due_on, today), title_key, params, analysis_id
+        kind,
+        unit_id,
+        subject_id,
+        due_on,
+        is_overdue(due_on, today),
+        title_key,
+        params,
+        analysis_id,
+        procurement_id,
     )
 
 
@@ -369,6 +430,73 @@ def review_item(analysis: SubmittedAnalysisFacts, today: dt.date) -> DueItem:
     )
 
 
+def confirm_item(procurement: ProcurementFacts, today: dt.date) -> DueItem | None:
+    """A triage waiting for the samordnare is due CONFIRM_PERIOD_DAYS after it was answered."""
+    if procurement.status != "triagerad" or procurement.triaged_at is None:
+        return None
+    triaged_on = local_date(procurement.triaged_at)
+    return _item(
+        ItemKind.PROCUREMENT_CONFIRM,
+        procurement.unit_id,
+        procurement.procurement_id,
+        triaged_on + dt.timedelta(days=CONFIRM_PERIOD_DAYS),
+        today,
+        "procurement_confirm",
+        {"title": procurement.title, "triaged_on": triaged_on.isoformat()},
+        procurement_id=procurement.procurement_id,
+    )
+
+
+def duty_item(duty: DutyFacts, today: dt.date) -> DueItem | None:
+    """An open duty with a deadline (rules.due_on gives it; some have none yet)."""
+    if duty.due_on is None:
+        return None
+    return _item(
+        ItemKind.PROCUREMENT_DUTY,
+        duty.unit_id,
+        duty.duty_id,
+        duty.due_on,
+        today,
+        "procurement_duty",
+        {"title": duty.title, "duty": duty.kind},
+        procurement_id=duty.procurement_id,
+    )
+
+
+def follow_up_item(procurement: ProcurementFacts, today: dt.date, rules: Rules) -> DueItem | None:
+    """A confirmed agreement's supplier is followed up a cadence (by nivå) after the last
+    follow-up, or after the agreement was signed."""
+    if procurement.status != "bekraftad" or procurement.outcome is None:
+        return None
+    months = rules.follow_up_cadence(procurement.outcome)
+    start = procurement.last_follow_up_on or procurement.signed_on
+    if months is None or start is None:
+        return None
+    return _item(
+        ItemKind.SUPPLIER_FOLLOW_UP,
+        procurement.unit_id,
+        procurement.procurement_id,
+        add_months(start, months),
+        today,
+        "supplier_follow_up",
+        {"title": procurement.title},
+        procurement_id=procurement.procurement_id,
+    )
+
+
+def action_item(action: ActionFacts, today: dt.date) -> DueItem:
+    return _item(
+        ItemKind.FOLLOW_UP_ACTION,
+        action.unit_id,
+        action.action_id,
+        action.due_on,
+        today,
+        "follow_up_action",
+        {"title": action.title},
+        procurement_id=action.procurement_id,
+    )
+
+
 def unit_items(
     unit: UnitFacts, today: dt.date, rules: Rules, *, coordinator: bool = True, chef: bool = False
 ) -> list[DueItem]:
@@ -429,6 +557,8 @@ def link_target(item: DueItem) -> tuple[str, dict[str, str]]:
     """The endpoint and URL arguments of the page where the item is dealt with."""
     if item.kind == ItemKind.NOTICE_UNACKNOWLEDGED:
         return "assets.notice", {"notice_id": str(item.subject_id)}
+    if item.procurement_id is not None:
+        return "procurements.detail", {"procurement_id": str(item.procurement_id)}
     if item.analysis_id is not None:
         return "analyses.detail", {"analysis_id": str(item.analysis_id)}
     return "units.detail", {"unit_id": str(item.unit_id)}
@@ -619,6 +749,7 @@ def due_items_for_user(user: User, today: dt.date, *, rules: Rules | None = None
                     )
                 )
 
+    items += _procurement_items(user, today, rules)
     for row in db.execute(
         select(HolderNotice.id, HolderNotice.unit_id, HolderNotice.created_at, ProtectedAsset.name)
         .join(ProtectedAsset, ProtectedAsset.id == HolderNotice.asset_id)
@@ -636,6 +767,130 @@ def due_items_for_user(user: User, today: dt.date, *, rules: Rules | None = None
             )
         )
     return sort_items(items)
+
+
+def _procurement_items(user: User, today: dt.date, rules: Rules) -> list[DueItem]:
+    """The procurement items of a user, in three statements: the samordnare/ersättare of the
+    unit get every item (and confirm triages answered by others); the responsible upphandlare
+    the items of their procurements; a duty's owner that duty; the chef overdue duties."""
+    from sqlalchemy import and_, func, or_, select
+
+    from sakskydd.extensions import db
+    from sakskydd.organisations.scope import chef_unit_ids, coordinated_unit_ids, upphandlare_unit_ids
+    from sakskydd.procurements.models import (
+        ActionStatus,
+        DutyStatus,
+        FollowUpAction,
+        FollowUpRun,
+        Procurement,
+        ProcurementDuty,
+        ProcurementStatus,
+    )
+    from sakskydd.procurements.rules import DutyKind, Outcome
+
+    coordinated = Procurement.unit_id.in_(coordinated_unit_ids(user.id).correlate(None))
+    responsible = and_(
+        Procurement.responsible_id == user.id,
+        Procurement.unit_id.in_(upphandlare_unit_ids(user.id).correlate(None)),
+    )
+    chef = Procurement.unit_id.in_(chef_unit_ids(user.id).correlate(None))
+    running = and_(
+        Procurement.status.in_(
+            (ProcurementStatus.TRIAGED, ProcurementStatus.CONFIRMED, ProcurementStatus.STOPPED)
+        ),
+        Procurement.classification <= user.clearance,
+    )
+    last_run = (
+        select(func.max(FollowUpRun.performed_on))
+        .where(FollowUpRun.procurement_id == Procurement.id)
+        .scalar_subquery()
+    )
+    items: list[DueItem] = []
+    for row in db.execute(
+        select(
+            Procurement.id,
+            Procurement.unit_id,
+            Procurement.title,
+            Procurement.status,
+            Procurement.triaged_at,
+            Procurement.triaged_by_id,
+            Procurement.outcome,
+            Procurement.signed_on,
+            last_run.label("last_run"),
+            coordinated.label("is_coordinated"),
+        ).where(running, or_(coordinated, responsible))
+    ):
+        facts = ProcurementFacts(
+            procurement_id=row.id,
+            unit_id=row.unit_id,
+            title=row.title,
+            status=_enum(ProcurementStatus, row.status).value,
+            triaged_at=_aware(row.triaged_at),
+            outcome=_enum(Outcome, row.outcome).value if row.outcome is not None else None,
+            signed_on=row.signed_on,
+            last_follow_up_on=_date(row.last_run),
+        )
+        if row.is_coordinated and row.triaged_by_id != user.id:
+            confirm = confirm_item(facts, today)
+            if confirm is not None:
+                items.append(confirm)
+        follow_up = follow_up_item(facts, today, rules)
+        if follow_up is not None:
+            items.append(follow_up)
+    for row in db.execute(
+        select(
+            ProcurementDuty.id,
+            ProcurementDuty.procurement_id,
+            ProcurementDuty.unit_id,
+            ProcurementDuty.kind,
+            ProcurementDuty.due_on,
+            Procurement.title,
+            chef.label("is_chef_only"),
+            or_(coordinated, responsible, ProcurementDuty.owner_id == user.id).label("is_worker"),
+        )
+        .join(Procurement, Procurement.id == ProcurementDuty.procurement_id)
+        .where(
+            running,
+            ProcurementDuty.status == DutyStatus.OPEN,
+            ProcurementDuty.due_on.is_not(None),
+            or_(coordinated, responsible, chef, ProcurementDuty.owner_id == user.id),
+        )
+    ):
+        item = duty_item(
+            DutyFacts(
+                row.id,
+                row.procurement_id,
+                row.unit_id,
+                _enum(DutyKind, row.kind).value,
+                row.due_on,
+                row.title,
+            ),
+            today,
+        )
+        if item is not None and (row.is_worker or item.overdue):
+            items.append(item)
+    for row in db.execute(
+        select(
+            FollowUpAction.id,
+            FollowUpAction.procurement_id,
+            FollowUpAction.unit_id,
+            FollowUpAction.due_on,
+            Procurement.title,
+        )
+        .join(Procurement, Procurement.id == FollowUpAction.procurement_id)
+        .where(running, FollowUpAction.status == ActionStatus.OPEN, or_(coordinated, responsible))
+    ):
+        items.append(
+            action_item(ActionFacts(row.id, row.procurement_id, row.unit_id, row.due_on, row.title), today)
+        )
+    return items
+
+
+def _date(value: Any) -> dt.date | None:
+    """max() of a DATE column comes back as text on SQLite."""
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))
 
 
 def _aware(moment: Any) -> Any:

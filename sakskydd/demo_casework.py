@@ -27,6 +27,7 @@ from sakskydd.analyses.models import (
 )
 from sakskydd.assets.models import AssetHolder, AssetStatus, AssetType, ProtectedAsset
 from sakskydd.classification import DamageLevel
+from sakskydd.demo_procurements import load_procurements
 from sakskydd.extensions import db
 from sakskydd.organisations.models import (
     Applicability,
@@ -39,6 +40,7 @@ from sakskydd.organisations.models import (
     RevisionTriggerKind,
     SupervisoryAuthority,
 )
+from sakskydd.procurements.services import local_today
 
 # Units whose assessment is "nej" or "under utredning" in the demo; the rest of the city is "ja",
 # except NOT_ASSESSED, which shows the finding "not assessed".
@@ -137,7 +139,13 @@ def load_casework(
         )
     )
     db.flush()
-    return {"assessments": assessments, "assets": len(assets), "analyses": analyses}
+    procurements = load_procurements(culture, users["upphandlare"], samordnare, local_today())
+    return {
+        "assessments": assessments,
+        "assets": len(assets),
+        "analyses": analyses,
+        "procurements": procurements,
+    }
 
 
 def _supervisors(operators: dict[str, Operator]) -> None:

@@ -204,8 +204,9 @@ def index() -> Any:
             }
         )
     for group in groups:
-        can = allowed_actions(group["operator"], [perm.OPERATOR_SET_SUPERVISORS])
-        group["can_set_supervisors"] = bool(can)
+        can = allowed_actions(group["operator"], [perm.OPERATOR_SET_SUPERVISORS, perm.PROCUREMENT_TEMPLATE])
+        group["can_set_supervisors"] = perm.OPERATOR_SET_SUPERVISORS in can
+        group["can_edit_template"] = perm.PROCUREMENT_TEMPLATE in can
     return render_template(
         "units/index.html",
         groups=groups,

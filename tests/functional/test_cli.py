@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from sakskydd.accounts.models import AssignmentStatus, Role, RoleAssignment, User
 from sakskydd.audit.models import AuditEvent
+from sakskydd.demo import load_demo
 from sakskydd.extensions import db
 from sakskydd.organisations.models import Operator, OperatorKind
+from sakskydd.procurements.models import Procurement, ProcurementDuty, ProcurementStatus
 
 pytestmark = pytest.mark.db
 
@@ -49,3 +51,25 @@ def test_first_operator_and_first_admin_from_the_command_line(app: Flask) -> Non
     assert grant.role == Role.ADMIN and grant.status == AssignmentStatus.ACTIVE
     events = db.scalars(select(AuditEvent.event).where(AuditEvent.event == "operator.created")).all()
     assert len(events) == 2
+
+
+def test_the_demo_loads_every_kind_of_casework_once_and_keeps_the_trail_whole(app: Flask) -> None:
+    sheet = load_demo()  # what `sakskydd demo` runs
+    assert "upphandlare" in sheet
+    db.close()
+    statuses = sorted(p.status.value for p in db.scalars(select(Procurement)))
+    assert statuses == sorted(
+        [
+            ProcurementStatus.CONFIRMED.value,
+            ProcurementStatus.TRIAGED.value,
+            ProcurementStatus.CONFIRMED.value,
+        ]
+    )
+    duties = db.scalars(select(ProcurementDuty)).all()
+    assert any(d.status.value == "klar" for d in duties) and any(d.status.value == "oppen" for d in duties)
+    db.close()
+    load_demo()
+    assert db.scalar(select(func.count()).select_from(Procurement)) == 3
+    db.close()
+    verified = app.test_cli_runner().invoke(args=["audit", "verify", "--jobs", "1"])
+    assert verified.exit_code == 0 and "hel" in verified.output

@@ -15,8 +15,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from sakskydd.accounts.models import Role
+from sakskydd.accounts.models import Role, User
 from sakskydd.audit.models import AuditEvent
+from sakskydd.deadlines import ItemKind, due_items_for_user
 from sakskydd.extensions import db
 from sakskydd.procurements import services
 from sakskydd.procurements.models import (
@@ -513,3 +514,84 @@ def test_export_needs_step_up_neutralises_formulas_and_is_audited(app: Flask, wo
         (False, True),
     ]
     assert buyer.get("/upphandlingar/export?format=pdf").status_code == 400
+
+
+# --- deadlines ------------------------------------------------------------------------------------
+
+
+def _todo(person: Person) -> list:  # type: ignore[type-arg]
+    db.close()
+    items = due_items_for_user(db.get(User, person.id), TODAY)
+    db.close()
+    return [i for i in items if i.procurement_id is not None]
+
+
+def test_triage_duties_follow_up_and_actions_feed_the_to_do_lists(app: Flask, world: World) -> None:
+    buyer = _client(app, world.upphandlare)
+    pid = _create(buyer, world)
+    _triage(buyer, pid, classified_access="ja", where="leverantor")
+    confirm = [i for i in _todo(world.samordnare) if i.kind == ItemKind.PROCUREMENT_CONFIRM]
+    assert [i.due_on for i in confirm] == [TODAY + dt.timedelta(days=14)]
+    assert not [i for i in _todo(world.upphandlare) if i.kind == ItemKind.PROCUREMENT_CONFIRM]
+    coordinator = _client(app, world.samordnare)
+    _confirm(coordinator, pid)
+    duties = {i.params["duty"]: i for i in _todo(world.upphandlare) if i.kind == ItemKind.PROCUREMENT_DUTY}
+    assert duties["anmalan_avsikt"].due_on == TODAY + dt.timedelta(days=7)
+    assert "tillgang_given" not in duties  # access has no deadline
+    assert len(duties) == len([i for i in _todo(world.samordnare) if i.kind == ItemKind.PROCUREMENT_DUTY])
+    # The chef sees only overdue duties; the colleague nothing.
+    assert not _todo(world.chef) and not _todo(world.colleague)
+    home = _page(buyer.get("/"))
+    assert "Anmälan om avsikt att ingå säkerhetsskyddsavtal: ”Driftavtal lokalsystem”" in home
+    # Signing starts the follow-up cadence (nivå 1: 6 months); a follow-up action is due on its date.
+    signed = TODAY - dt.timedelta(days=200)
+    _update_duty(buyer, pid, DutyKind.SUA_SIGNED, done_on=signed.isoformat())
+    follow = [i for i in _todo(world.upphandlare) if i.kind == ItemKind.SUPPLIER_FOLLOW_UP]
+    assert len(follow) == 1 and follow[0].overdue
+    items = len(services.DEFAULT_FOLLOW_UP_ITEMS)
+    _post(
+        coordinator,
+        f"/upphandlingar/{pid}/uppfoljning/ny",
+        {
+            "performed_on": TODAY.isoformat(),
+            **{f"result-{i}": "brist" if i == 0 else "uppfyllt" for i in range(items)},
+            "actions-0-description": "Uppdatera avtalsbilagan",
+            "actions-0-responsible": "Leverantören",
+            "actions-0-due_on": (TODAY + dt.timedelta(days=10)).isoformat(),
+        },
+    )
+    kinds = {i.kind: i for i in _todo(world.upphandlare)}
+    assert kinds[ItemKind.SUPPLIER_FOLLOW_UP].due_on > TODAY  # the cadence restarts from the run
+    assert kinds[ItemKind.FOLLOW_UP_ACTION].due_on == TODAY + dt.timedelta(days=10)
+
+
+def test_the_chef_keeps_versions_of_the_checklist_and_runs_keep_their_texts(app: Flask, world: World) -> None:
+    chef = _client(app, world.chef)
+    assert "Checklista för leverantörsuppföljning" in _page(chef.get("/enheter"))
+    path = f"/verksamhetsutovare/{world.operator.id}/uppfoljningsmall"
+    assert "stadens grundmall" in _page(chef.get(path))
+    assert _post(chef, path, {"items": "Krav A\nKrav B\n\n"}).status_code == 303
+    assert _post(chef, path, {"items": "Krav A\nKrav B"}).status_code == 303  # unchanged: no new version
+    response = _post(chef, path, {"items": "Krav A\nKrav A"})
+    assert "flera gånger" in _page(response)
+    pid, _, coordinator = _confirmed_sua(app, world)
+    form = _page(coordinator.get(f"/upphandlingar/{pid}/uppfoljning/ny"))
+    assert "Krav A" in form and "version 1" in form
+    _post(
+        coordinator,
+        f"/upphandlingar/{pid}/uppfoljning/ny",
+        {"performed_on": TODAY.isoformat(), "result-0": "uppfyllt", "result-1": "ej_aktuellt"},
+    )
+    assert _post(chef, path, {"items": "Krav C"}).status_code == 303
+    page = _page(chef.get(path))
+    assert re.findall(r"<tr><td>(\d+)</td>", page) == ["2", "1"]  # both versions, newest first
+    detail = _page(coordinator.get(f"/upphandlingar/{pid}"))
+    assert "Krav A – <strong>Uppfyllt</strong>" in detail and "Krav C" not in detail
+    for person in (world.samordnare, world.upphandlare):
+        assert _client(app, person).get(path).status_code == 404
+    assert _client(app, world.foreign_chef).get(path).status_code == 404
+    saved = _events("procurement.template_saved")
+    assert [('"version":1' in e.payload, '"version":2' in e.payload) for e in saved] == [
+        (True, False),
+        (False, True),
+    ]
