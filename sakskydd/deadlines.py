@@ -580,8 +580,8 @@ def due_items_for_user(user: User, today: dt.date, *, rules: Rules | None = None
 
     samordnare/ersättare: every item of their units; chef: the findings of their operators'
     units and the submitted analyses waiting for review; everyone: their own unacknowledged
-    holder notices. Records marked above the user's clearance are left out. At most six SQL
-    statements, whatever the number of units.
+    holder notices; procurement items (_procurement_items). Records marked above the user's
+    clearance are left out. At most nine SQL statements, whatever the number of units.
     """
     from flask import current_app
     from sqlalchemy import func, select

@@ -26,6 +26,8 @@ from sakskydd.organisations.models import (
     RevisionTrigger,
     RevisionTriggerKind,
 )
+from sakskydd.procurements.models import Procurement, ProcurementDuty, ProcurementKind, ProcurementStatus
+from sakskydd.procurements.rules import DutyKind, Outcome
 
 pytestmark = pytest.mark.db
 
@@ -320,6 +322,7 @@ def test_due_items_take_the_same_statements_for_3_and_30_units(app):
         for unit in units:
             analysis(unit, author.user, AnalysisStatus.SUBMITTED, submitted_days_ago=5)
             holder_notice(unit, author.user, author.user, moment(-9))
+            procurement_with_duty(unit, author.user)
         for unit in units:
             grant(author, Role.SAMORDNARE, unit)
         db.add(
@@ -332,7 +335,35 @@ def test_due_items_take_the_same_statements_for_3_and_30_units(app):
             items = due_items_for_user(author.user, TODAY)
         db.rollback()
         # Per unit: missing ersättare, the trigger-driven analysis, two open measures, the
-        # submitted analysis to review, the notice.
-        assert len(items) == 6 * size
+        # submitted analysis to review, the notice, a procurement duty.
+        assert len(items) == 7 * size
         counts.append(len([s for s in statements if not s.startswith("BEGIN")]))
-    assert counts[0] == counts[1] <= 6, counts
+    assert counts[0] == counts[1] <= 9, counts
+
+
+def procurement_with_duty(unit, author):  # type: ignore[no-untyped-def]
+    """A confirmed procurement of the unit with one open duty due in ten days."""
+    procurement = Procurement(
+        unit_id=unit.id,
+        kind=ProcurementKind.PROCUREMENT,
+        title="Upphandling",
+        registry_number="Dnr 1",
+        responsible_id=author.id,
+        procedure_starts_on=TODAY,
+        status=ProcurementStatus.CONFIRMED,
+        outcome=Outcome.SUA_2,
+        created_by_id=author.id,
+    )
+    db.add(procurement)
+    db.flush()
+    db.add(
+        ProcurementDuty(
+            procurement_id=procurement.id,
+            unit_id=unit.id,
+            kind=DutyKind.ASSESSMENT,
+            position=0,
+            owner_id=author.id,
+            due_on=TODAY + dt.timedelta(days=10),
+        )
+    )
+    db.flush()
