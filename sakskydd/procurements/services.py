@@ -919,7 +919,6 @@ def record_follow_up(
     except ValueError as exc:
         raise DomainError("Ange ett resultat för varje punkt i checklistan.") from exc
     findings = _text({"findings": findings}, "findings")
-    check_free_text([findings], attested=attested, ceiling=_ceiling())
     cleaned_actions = []
     for action in actions[: MAX_ACTIONS + 1]:
         description = _text(action, "description")
@@ -932,6 +931,10 @@ def record_follow_up(
         cleaned_actions.append((description, responsible, due))
     if len(cleaned_actions) > MAX_ACTIONS:
         raise DomainError(f"Högst {MAX_ACTIONS} åtgärder per uppföljning.")
+    # The findings and the agreed actions are free text: one attestation covers them all.
+    check_free_text(
+        [findings, *(d for d, _r, _due in cleaned_actions)], attested=attested, ceiling=_ceiling()
+    )
     has_finding = FollowUpResult.FINDING in parsed
     if has_finding and not cleaned_actions:
         raise DomainError("En brist kräver minst en överenskommen åtgärd med datum.")

@@ -371,6 +371,15 @@ def test_a_follow_up_with_a_finding_creates_an_action(app: Flask, world: World) 
     response = _post(coordinator, path, {"performed_on": TODAY.isoformat(), **results})
     assert response.status_code == 200 and "minst en överenskommen åtgärd" in _page(response)
     due = (TODAY + dt.timedelta(days=60)).isoformat()
+    unattested = {
+        "performed_on": TODAY.isoformat(),
+        **results,
+        "actions-0-description": "Genomföra säkerhetsskyddsutbildning",
+        "actions-0-responsible": "Leverantörens säkerhetsskyddschef",
+        "actions-0-due_on": due,
+    }
+    response = _post(coordinator, path, unattested)
+    assert response.status_code == 200 and "Intyga att fritexten" in _page(response)
     data = {
         "performed_on": TODAY.isoformat(),
         **results,
@@ -558,6 +567,7 @@ def test_triage_duties_follow_up_and_actions_feed_the_to_do_lists(app: Flask, wo
             "actions-0-description": "Uppdatera avtalsbilagan",
             "actions-0-responsible": "Leverantören",
             "actions-0-due_on": (TODAY + dt.timedelta(days=10)).isoformat(),
+            "attested": "y",
         },
     )
     kinds = {i.kind: i for i in _todo(world.upphandlare)}
