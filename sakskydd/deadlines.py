@@ -845,7 +845,6 @@ def _procurement_items(user: User, today: dt.date, rules: Rules) -> list[DueItem
             ProcurementDuty.kind,
             ProcurementDuty.due_on,
             Procurement.title,
-            chef.label("is_chef_only"),
             or_(coordinated, responsible, ProcurementDuty.owner_id == user.id).label("is_worker"),
         )
         .join(Procurement, Procurement.id == ProcurementDuty.procurement_id)

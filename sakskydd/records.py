@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import enum
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -64,6 +67,31 @@ def apply_changes(record: Any, values: Mapping[str, Any]) -> list[str]:
             setattr(record, name, value)
             changed.append(name)
     return sorted(changed)
+
+
+def plain_value(value: Any) -> Any:
+    """A JSON value for a record's history: enums by value, dates as ISO text, ids as text."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def track_changes(record: Any, values: Mapping[str, Any], encrypted: Iterable[str]) -> dict[str, Any]:
+    """Set the attributes that differ and return the history of the change: {name: [old, new]},
+    or {name: None} for an encrypted field (its values never leave the record)."""
+    hidden = set(encrypted)
+    changes: dict[str, Any] = {}
+    for name, value in values.items():
+        old = getattr(record, name)
+        if old == value:
+            continue
+        changes[name] = None if name in hidden else [plain_value(old), plain_value(value)]
+        setattr(record, name, value)
+    return changes
 
 
 def clean_text(value: str | None) -> str | None:

@@ -43,6 +43,7 @@ from sakskydd.records import (
     check_free_text,
     check_version,
     clean_text,
+    track_changes,
 )
 
 # The fields a form may set; anything else (unit, creator, version, archive flag) is not
@@ -137,15 +138,6 @@ def _guard(actor: User, values: Mapping[str, Any], attested: bool) -> None:
         raise MarkingAboveClearance()
 
 
-def _plain(value: Any) -> Any:
-    """A JSON value for the history (enums by value, dates as ISO text)."""
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, AssetType | AssetStatus | DamageLevel):
-        return value.value
-    return value
-
-
 def create_asset(actor: User, unit: OrgUnit, values: Mapping[str, Any], *, attested: bool) -> ProtectedAsset:
     """Register a new asset of `unit`. Raises DomainError or ClassificationAboveCeiling."""
     cleaned = _clean_values(values)
@@ -189,13 +181,7 @@ def update_asset(
     _guard(actor, cleaned, attested)
     if cleaned["classification"] < asset.classification:
         raise DowngradeNeedsTwoPersons()
-    changes: dict[str, Any] = {}
-    for name, value in cleaned.items():
-        old = getattr(asset, name)
-        if old == value:
-            continue
-        changes[name] = None if name in ENCRYPTED_FIELDS else [_plain(old), _plain(value)]
-        setattr(asset, name, value)
+    changes = track_changes(asset, cleaned, ENCRYPTED_FIELDS)
     if not changes:
         return None
     if "note" in changes:

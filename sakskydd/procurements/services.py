@@ -57,6 +57,8 @@ from sakskydd.records import (
     check_free_text,
     check_version,
     clean_text,
+    plain_value,
+    track_changes,
 )
 
 EDITABLE_FIELDS: Final = (
@@ -155,17 +157,6 @@ def cadence() -> dict[str, int]:
     """Months between supplier follow-ups per outcome, from SAKSKYDD_FOLLOW_UP_MONTHS."""
     one, two, three, agreement = _settings().follow_up_months
     return {Outcome.SUA_1: one, Outcome.SUA_2: two, Outcome.SUA_3: three, Outcome.AGREEMENT: agreement}
-
-
-def _plain(value: Any) -> Any:
-    """A JSON value for the history (enums by value, dates as ISO text, ids as text)."""
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if hasattr(value, "value"):
-        return value.value
-    return value
 
 
 def _history(actor: User, procurement: Procurement, what: str, changes: Mapping[str, Any]) -> None:
@@ -348,7 +339,7 @@ def create_procurement(
         actor,
         procurement,
         "created",
-        {n: None if n in ENCRYPTED_FIELDS else _plain(cleaned[n]) for n in changed},
+        {n: None if n in ENCRYPTED_FIELDS else plain_value(cleaned[n]) for n in changed},
     )
     audit.record(Event.PROCUREMENT_CREATED, target=procurement, changed=changed)
     return procurement
@@ -374,13 +365,7 @@ def update_procurement(
     )
     if cleaned["classification"] < procurement.classification:
         raise DowngradeNeedsTwoPersons()
-    changes: dict[str, Any] = {}
-    for name, value in cleaned.items():
-        old = getattr(procurement, name)
-        if old == value:
-            continue
-        changes[name] = None if name in ENCRYPTED_FIELDS else [_plain(old), _plain(value)]
-        setattr(procurement, name, value)
+    changes = track_changes(procurement, cleaned, ENCRYPTED_FIELDS)
     if not changes:
         return []
     if "supplier_contact" in changes:
@@ -461,9 +446,9 @@ def triage(
         value = getattr(answers, name)
         old = getattr(procurement, f"q_{name}")
         if old != value:
-            changes[f"q_{name}"] = [_plain(old), _plain(value)]
+            changes[f"q_{name}"] = [plain_value(old), plain_value(value)]
         setattr(procurement, f"q_{name}", value)
-    changes["proposed_outcome"] = [_plain(procurement.proposed_outcome), derivation.outcome.value]
+    changes["proposed_outcome"] = [plain_value(procurement.proposed_outcome), derivation.outcome.value]
     procurement.proposed_outcome = derivation.outcome
     procurement.proposed_consultation = derivation.consultation
     procurement.triaged_at = utcnow()
@@ -531,7 +516,7 @@ def confirm(
         procurement,
         "overridden" if overridden else "confirmed",
         {
-            "outcome": [_plain(before), outcome.value],
+            "outcome": [plain_value(before), outcome.value],
             "consultation": [None, consultation],
             **({"override_reason": None} if reason else {}),
         },
@@ -704,13 +689,7 @@ def update_duty(
         if status == DutyStatus.DONE and done_count < required:
             raise DomainError(f"{required - done_count} av {required} säkerhetsprövningar återstår.")
         cleaned["count_required"], cleaned["count_done"] = required, done_count
-    changes: dict[str, Any] = {}
-    for name, value in cleaned.items():
-        old = getattr(duty, name)
-        if old == value:
-            continue
-        changes[name] = None if name in ENCRYPTED_FIELDS else [_plain(old), _plain(value)]
-        setattr(duty, name, value)
+    changes = track_changes(duty, cleaned, ENCRYPTED_FIELDS)
     if not changes:
         return []
     if "note" in changes:
@@ -801,6 +780,7 @@ def close(
     procurement.final_note = note
     procurement.attested = True
     procurement.closed_on = today
+    status_before = procurement.status
     procurement.status = ProcurementStatus.CLOSED
     procurement.updated_at = utcnow()
     _flush()
@@ -808,7 +788,7 @@ def close(
         actor,
         procurement,
         "closed",
-        {"status": [ProcurementStatus.CONFIRMED.value, "avslutad"], "final_note": None},
+        {"status": [status_before.value, ProcurementStatus.CLOSED.value], "final_note": None},
     )
     audit.record(Event.PROCUREMENT_CLOSED, target=procurement, changed=["final_note", "status"])
 

@@ -15,7 +15,7 @@ from sakskydd.accounts.forms import ConfirmForm
 from sakskydd.accounts.models import User
 from sakskydd.audit.tags import Event
 from sakskydd.authz import permissions as perm
-from sakskydd.authz.enforcement import authorize, is_allowed, parse_uuid
+from sakskydd.authz.enforcement import allowed_actions, authorize, is_allowed, parse_uuid
 from sakskydd.classification import CLASSIFICATION_LABELS
 from sakskydd.exports import Table, send_table
 from sakskydd.extensions import db
@@ -355,7 +355,12 @@ def export() -> Any:
     audit.record(
         Event.PROCUREMENT_EXPORTED,
         target_type="procurement",
-        detail={"format": fmt, "rows": len(rows), "filters": {k: v for k, v in filters.items() if v}},
+        # The filters used, but not the search text: whatever was typed stays out of the trail.
+        detail={
+            "format": fmt,
+            "rows": len(rows),
+            "filters": {k: (True if k == "q" else v) for k, v in filters.items() if v},
+        },
     )
     db.commit()
     return send_table(table, fmt, "sakerhetsskyddade-forfaranden")
@@ -435,18 +440,17 @@ def detail(procurement: Procurement, procurement_id: str) -> Any:
     answers = services.answers_of(procurement)
     derivation = rules.derive(answers) if answers else None
     last_run = runs[0].performed_on if runs else None
-    can = {
-        action
-        for action in (
+    can = allowed_actions(
+        procurement,
+        (
             perm.PROCUREMENT_EDIT,
             perm.PROCUREMENT_TRIAGE,
             perm.PROCUREMENT_CONFIRM,
             perm.PROCUREMENT_UPDATE_DUTY,
             perm.PROCUREMENT_FOLLOW_UP,
             perm.PROCUREMENT_CLOSE,
-        )
-        if is_allowed(action, procurement)
-    }
+        ),
+    )
     return render_template(
         "procurements/detail.html",
         p=procurement,

@@ -523,6 +523,10 @@ def test_export_needs_step_up_neutralises_formulas_and_is_audited(app: Flask, wo
         (False, True),
     ]
     assert buyer.get("/upphandlingar/export?format=pdf").status_code == 400
+    # The search text itself stays out of the audit trail; only that a search was used.
+    assert buyer.get("/upphandlingar/export?format=csv&q=HYPERLINK").status_code == 200
+    searched = _events("procurement.exported")[-1]
+    assert '"q":true' in searched.payload and "HYPERLINK" not in searched.payload
 
 
 # --- deadlines ------------------------------------------------------------------------------------
