@@ -714,6 +714,12 @@ def duty(procurement: Procurement, procurement_id: str, duty_id: str) -> Any:
         flash("Skyldigheten kan inte ändras.", "error")
         return see_other("procurements.detail", procurement_id=procurement.id)
     form = DutyForm()
+    # Only the duty's own fields are shown, posted and validated.
+    if item.kind != rules.DutyKind.CONSULTATION:
+        del form.consultation_outcome
+    if item.kind != rules.DutyKind.STAFF_VETTING:
+        del form.count_required
+        del form.count_done
     form.owner.choices = [
         (str(u.id), u.display_name or u.username) for u in services.owner_candidates(procurement.unit_id)
     ]
@@ -726,9 +732,11 @@ def duty(procurement: Procurement, procurement_id: str, duty_id: str) -> Any:
         )
         form.reference.data = item.reference
         form.owner.data = str(item.owner_id)
-        form.consultation_outcome.data = item.consultation_outcome.value if item.consultation_outcome else ""
-        form.count_required.data = item.count_required
-        form.count_done.data = item.count_done
+        if "consultation_outcome" in form:
+            form.consultation_outcome.data = item.consultation_outcome.value if item.consultation_outcome else ""
+        if "count_required" in form:
+            form.count_required.data = item.count_required
+            form.count_done.data = item.count_done
         form.note.data = item.note
         form.version.data = item.version
     errors: list[str] = []
@@ -739,9 +747,9 @@ def duty(procurement: Procurement, procurement_id: str, duty_id: str) -> Any:
             "done_on": form.done_on.data,
             "reference": form.reference.data,
             "owner_id": parse_uuid(form.owner.data or ""),
-            "consultation_outcome": form.consultation_outcome.data,
-            "count_required": form.count_required.data,
-            "count_done": form.count_done.data,
+            "consultation_outcome": form.data.get("consultation_outcome"),
+            "count_required": form.data.get("count_required"),
+            "count_done": form.data.get("count_done"),
             "note": form.note.data,
         }
         outcome = carry_out(

@@ -3,9 +3,11 @@ attacker's second origin, and the page scan (axe-core, inline code, CSP reports)
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -14,7 +16,10 @@ from typing import TYPE_CHECKING, Any
 import pyotp
 from factories import Person
 from flask import Flask
+from sqlalchemy import update
 
+from sakskydd.accounts.models import UserSession
+from sakskydd.db import utcnow
 from sakskydd.extensions import get_database
 
 if TYPE_CHECKING:
@@ -48,6 +53,18 @@ def account_of(app: Flask, person: Person) -> Account:
     result = Account(person, str(person.user.id), person.user.username, person.password, person.secret)
     end_transaction(app)
     return result
+
+
+def age_login(app: Flask, account: Account, seconds: int) -> None:
+    """Move the person's sessions' last password + code back, as if they logged in long ago."""
+    database = get_database(app).scoped
+    database.execute(
+        update(UserSession)
+        .where(UserSession.user_id == uuid.UUID(account.id))
+        .values(authenticated_at=utcnow() - dt.timedelta(seconds=seconds))
+    )
+    database.commit()
+    end_transaction(app)
 
 
 # --- journeys ---------------------------------------------------------------------------------
@@ -126,6 +143,32 @@ def enrol_totp(page: Page) -> tuple[str, list[str]]:
 
 def heading(page: Page) -> str:
     return page.locator("main h1").first.inner_text()
+
+
+def main_text(page: Page) -> str:
+    return page.locator("main").inner_text()
+
+
+def section_text(page: Page, heading_id: str) -> str:
+    """The text of the section labelled by the heading with id `heading_id`."""
+    return page.locator(f"section[aria-labelledby={heading_id}]").inner_text()
+
+
+def todo_text(page: Page) -> str:
+    """The home page's "Att göra" list."""
+    return section_text(page, "att-gora-rubrik")
+
+
+def error_summary(page: Page) -> str:
+    """The error summary at the top of a form (the first, when a page has two)."""
+    return page.locator(".error-summary").first.inner_text()
+
+
+def row_text(page: Page, text: str, within: str = "main") -> str:
+    """The text of the one table row (in `within`, by default the main content) with `text`."""
+    rows = page.locator(f"{within} tr", has_text=text)
+    assert rows.count() == 1, f"{rows.count()} rows with {text!r} on {page.url}"
+    return rows.first.inner_text()
 
 
 def csrf_token_on(page: Page) -> str:

@@ -26,6 +26,7 @@ from browser_helpers import (
     Watched,
     account_of,
     axe_source,
+    clear_of_totp_step_change,
     end_transaction,
     heading,
     submit_code,
@@ -208,5 +209,16 @@ def log_in(totp_code: Callable[[Account], str]) -> Callable[[Page, str, Account]
         submit_code(page, totp_code(account))
         assert page.url == f"{base}/", page.url
         assert HOME_HEADING in heading(page)
+
+    return run
+
+
+@pytest.fixture
+def sign_in(log_in: Callable[[Page, str, Account], None]) -> Callable[[Page, str, Account], None]:
+    """The log_in fixture (password + TOTP through the forms), clear of a TOTP step change."""
+
+    def run(page: Page, base: str, account: Account) -> None:
+        clear_of_totp_step_change()
+        log_in(page, base, account)
 
     return run

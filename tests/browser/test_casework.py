@@ -22,19 +22,25 @@ from browser_helpers import (
     Account,
     Watched,
     account_of,
+    age_login,
     clear_of_totp_step_change,
     end_transaction,
+    error_summary,
     flashes,
     follow,
     heading,
+    main_text,
+    row_text,
+    section_text,
     submit_form,
+    todo_text,
 )
 from factories import make_operator, make_unit, make_user
 from flask import Flask
 from sqlalchemy import select, update
 from test_accessibility import Audit
 
-from sakskydd.accounts.models import Role, UserSession
+from sakskydd.accounts.models import Role
 from sakskydd.analyses.models import (
     AnalysisAsset,
     AnalysisOutcome,
@@ -208,57 +214,10 @@ def _world(app: Flask) -> World:
 # --- small helpers ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def sign_in(log_in: LogIn) -> LogIn:
-    """The log_in fixture (password + TOTP through the forms), clear of a TOTP step change."""
-
-    def run(page: Page, base: str, account: Account) -> None:
-        clear_of_totp_step_change()
-        log_in(page, base, account)
-
-    return run
-
-
-def _main(page: Page) -> str:
-    return page.locator("main").inner_text()
-
-
-def _section(page: Page, heading_id: str) -> str:
-    return page.locator(f"section[aria-labelledby={heading_id}]").inner_text()
-
-
-def _todo(page: Page) -> str:
-    return _section(page, "att-gora-rubrik")
-
-
-def _errors(page: Page) -> str:
-    """The error summary at the top of a form (the first, when a page has two)."""
-    return page.locator(".error-summary").first.inner_text()
-
-
-def _row(page: Page, text: str, within: str = "main") -> str:
-    """The text of the one table row (in `within`, by default the main content) with `text`."""
-    rows = page.locator(f"{within} tr", has_text=text)
-    assert rows.count() == 1, f"{rows.count()} rows with {text!r} on {page.url}"
-    return rows.first.inner_text()
-
-
 def _analysis_id(page: Page, base: str) -> str:
     match = re.fullmatch(re.escape(base) + r"/analyser/([0-9a-f-]{36})", page.url)
     assert match, page.url
     return match.group(1)
-
-
-def _age_login(app: Flask, account: Account, seconds: int) -> None:
-    """Move the person's sessions' last password + code back, as if they logged in long ago."""
-    database = get_database(app).scoped
-    database.execute(
-        update(UserSession)
-        .where(UserSession.user_id == uuid.UUID(account.id))
-        .values(authenticated_at=utcnow() - dt.timedelta(seconds=seconds))
-    )
-    database.commit()
-    end_transaction(app)
 
 
 def _outbox(app: Flask) -> list[EmailMessage]:
@@ -293,26 +252,26 @@ def test_samordnare_year_from_applicability_to_an_approved_analysis(
     # The samordnare signs in (password + TOTP): the overdue measure of last year's plan and
     # the missing applicability assessment are on the home page.
     sign_in(page, base, world.samordnare)
-    todo = _todo(page)
+    todo = todo_text(page)
     assert f"Bedöm om {UNIT} omfattas av säkerhetsskyddslagstiftningen" in todo
-    assert OLD_MEASURE in _row(page, OLD_MEASURE) and "Försenad" in _row(page, OLD_MEASURE)
+    assert OLD_MEASURE in row_text(page, OLD_MEASURE) and "Försenad" in row_text(page, OLD_MEASURE)
     assert "varav 1 försenad" in todo
     audit.check(page, "home: Att göra with an overdue item")
 
     # --- applicability: a form error first, then "ja"
     follow(page, page.get_by_role("navigation", name="Huvudmeny").get_by_role("link", name="Enheter"))
     assert heading(page) == "Enheter"
-    assert "Ej bedömd" in _row(page, UNIT)
+    assert "Ej bedömd" in row_text(page, UNIT)
     audit.check(page, "units list")
     follow(page, page.locator("main").get_by_role("link", name=UNIT, exact=True))
     assert heading(page) == UNIT
-    assert "Tillämpligheten av säkerhetsskyddslagstiftningen är inte bedömd" in _main(page)
+    assert "Tillämpligheten av säkerhetsskyddslagstiftningen är inte bedömd" in main_text(page)
     audit.check(page, "unit page (not assessed)")
     follow(page, page.get_by_role("link", name="Registrera ny bedömning"))
     audit.check(page, "assess form")
     page.fill("#decided_by", "Kulturnämnden")
     submit_form(page)  # no outcome chosen
-    assert "Omfattas verksamheten av säkerhetsskyddslagstiftningen?" in _errors(page)
+    assert "Omfattas verksamheten av säkerhetsskyddslagstiftningen?" in error_summary(page)
     assert page.locator("#outcome").get_attribute("aria-invalid") == "true"
     assert page.input_value("#decided_by") == "Kulturnämnden"  # nothing typed is lost
     audit.check(page, "assess form with a validation error")
@@ -323,7 +282,7 @@ def test_samordnare_year_from_applicability_to_an_approved_analysis(
     assert "Bedömningen är registrerad." in flashes(page)
     facts = page.locator("dl.facts").inner_text()
     assert f"Ja (beslutat {today.isoformat()} av Kulturnämnden)" in facts
-    findings = _section(page, "brister-rubrik")
+    findings = section_text(page, "brister-rubrik")
     assert "saknar förordnad säkerhetsskyddssamordnare" in findings
     assert "saknar förordnad ersättare" in findings
 
@@ -339,14 +298,14 @@ def test_samordnare_year_from_applicability_to_an_approved_analysis(
         assert "Förordnandet är registrerat." in flashes(page)
     appointments = "section[aria-labelledby=forordnanden-rubrik]"
     for name, label in (("Sara Samordnare", "Säkerhetsskyddssamordnare"), ("Erik Ersättare", "Ersättare")):
-        row = _row(page, name, appointments)
+        row = row_text(page, name, appointments)
         assert "Gällande" in row and label in row
-    assert "Inga brister i bedömning eller förordnanden." in _main(page)
+    assert "Inga brister i bedömning eller förordnanden." in main_text(page)
     audit.check(page, "unit page (assessed, appointments)")
 
     # --- the analysis, started from last year's
     follow(page, page.get_by_role("link", name="Säkerhetsskyddsanalyser"))
-    assert "Fastställd" in _row(page, str(today.year - 1))
+    assert "Fastställd" in row_text(page, str(today.year - 1))
     audit.check(page, "analyses list")
     follow(page, page.get_by_role("link", name="Ny analys"))
     audit.check(page, "create form")
@@ -359,8 +318,8 @@ def test_samordnare_year_from_applicability_to_an_approved_analysis(
     analysis = _analysis_id(page, base)
     facts = page.locator("dl.facts").inner_text()
     assert f"{today.year}, version 1" in facts and "Utkast" in facts
-    assert OLD_ASSET in _main(page) and OLD_MEASURE in _main(page)  # copied from last year
-    assert "Nämnden ansvarar för stadens arkiv" in _main(page)
+    assert OLD_ASSET in main_text(page) and OLD_MEASURE in main_text(page)  # copied from last year
+    assert "Nämnden ansvarar för stadens arkiv" in main_text(page)
     audit.check(page, "analysis detail (draft)")
 
     # Links an asset from the register with a damage level.
@@ -370,7 +329,7 @@ def test_samordnare_year_from_applicability_to_an_approved_analysis(
     page.select_option("#damage_level", "allvarlig")
     submit_form(page)
     assert "Skyddsvärdet är kopplat till analysen." in flashes(page)
-    row = _row(page, NEW_ASSET)
+    row = row_text(page, NEW_ASSET)
     assert "Allvarlig skada" in row and "Lokal" in row
 
     # Adds a measure (its description is free text: attested).
@@ -384,7 +343,7 @@ def test_samordnare_year_from_applicability_to_an_approved_analysis(
     page.check("#attested")
     submit_form(page)
     assert "Åtgärden är sparad." in flashes(page)
-    assert "IT-chef" in _row(page, "Behörighetsgenomgång i ärendesystemet")
+    assert "IT-chef" in row_text(page, "Behörighetsgenomgång i ärendesystemet")
 
     # Gives last year's overdue measure, copied into the draft, a new date.
     follow(page, page.locator("main table").get_by_role("link", name=OLD_MEASURE))
@@ -394,7 +353,7 @@ def test_samordnare_year_from_applicability_to_an_approved_analysis(
     page.fill("#due_on", (today + dt.timedelta(days=30)).isoformat())
     submit_form(page)
     assert "Åtgärden är sparad." in flashes(page)
-    assert (today + dt.timedelta(days=30)).isoformat() in _row(page, OLD_MEASURE)
+    assert (today + dt.timedelta(days=30)).isoformat() in row_text(page, OLD_MEASURE)
 
     # Fills the outcome: the free text needs the attestation, given anew on each save.
     follow(page, page.get_by_role("link", name="Ändra", exact=True))
@@ -404,13 +363,13 @@ def test_samordnare_year_from_applicability_to_an_approved_analysis(
     conclusion = "Verksamheten är säkerhetskänslig; se beslut KN 2026/60."
     page.fill("#conclusion", conclusion)
     submit_form(page)
-    assert "Du måste intyga" in _errors(page)
+    assert "Du måste intyga" in error_summary(page)
     assert page.input_value("#conclusion") == conclusion
     audit.check(page, "edit form with an error")
     page.check("#attested")
     submit_form(page)
     assert "Analysen är sparad." in flashes(page)
-    assert conclusion in _section(page, "slutsats-rubrik")
+    assert conclusion in section_text(page, "slutsats-rubrik")
 
     # Submits.
     follow(page, page.get_by_role("link", name="Skicka in till säkerhetsskyddschefen"))
@@ -428,8 +387,8 @@ def test_samordnare_year_from_applicability_to_an_approved_analysis(
     chef = chef_context.new_page()
     sign_in(chef, base, world.chef)
     review = f"Granska den inskickade säkerhetsskyddsanalysen för {UNIT}"
-    assert review in _todo(chef)
-    assert "Säkerhetsskyddsanalysen för" in _section(chef, "notiser-rubrik")
+    assert review in todo_text(chef)
+    assert "Säkerhetsskyddsanalysen för" in section_text(chef, "notiser-rubrik")
     audit.check(chef, "home: Att göra of the chef")
     follow(chef, chef.locator("table.todo a", has_text=review))
     assert _analysis_id(chef, base) == analysis
@@ -439,7 +398,7 @@ def test_samordnare_year_from_applicability_to_an_approved_analysis(
     assert heading(chef) == "Återremittera analysen"
     audit.check(chef, "return page")
     submit_form(chef)  # without a comment
-    assert "Skriv en kommentar" in _errors(chef)
+    assert "Skriv en kommentar" in error_summary(chef)
     audit.check(chef, "return page with an error")
     comment = "Komplettera planen med en åtgärd för personalsäkerhet."
     chef.fill("#comment", comment)
@@ -450,10 +409,10 @@ def test_samordnare_year_from_applicability_to_an_approved_analysis(
 
     # --- the samordnare sees the comment, fixes and resubmits
     page.goto(f"{base}/")
-    assert "har återremitterats med en kommentar" in _section(page, "notiser-rubrik")
+    assert "har återremitterats med en kommentar" in section_text(page, "notiser-rubrik")
     page.goto(f"{base}/analyser/{analysis}")
     assert "Återremitterad" in page.locator("dl.facts").inner_text()
-    assert comment in _row(page, comment)
+    assert comment in row_text(page, comment)
     audit.check(page, "analysis detail (returned)")
     follow(page, page.get_by_role("link", name="Lägg till åtgärd"))
     page.select_option("#area", "personalsakerhet")
@@ -461,13 +420,13 @@ def test_samordnare_year_from_applicability_to_an_approved_analysis(
     page.fill("#responsible_function", "HR-chef")
     page.fill("#due_on", (today + dt.timedelta(days=90)).isoformat())
     submit_form(page)
-    assert "Personalsäkerhet" in _row(page, "Säkerhetsprövning av nya befattningar")
+    assert "Personalsäkerhet" in row_text(page, "Säkerhetsprövning av nya befattningar")
     follow(page, page.get_by_role("link", name="Skicka in till säkerhetsskyddschefen"))
     submit_form(page)
     assert "Inskickad för granskning" in page.locator("dl.facts").inner_text()
 
     # --- the chef approves: her login is older than 300 s, so the approval asks for step-up
-    _age_login(app, world.chef, 600)
+    age_login(app, world.chef, 600)
     chef.goto(f"{base}/analyser/{analysis}")
     follow(chef, chef.get_by_role("link", name="Fastställ", exact=True))
     assert chef.url.startswith(f"{base}/konto/bekrafta"), chef.url
@@ -495,7 +454,7 @@ def test_samordnare_year_from_applicability_to_an_approved_analysis(
     assert page.get_by_role("link", name="Lägg till åtgärd").count() == 0
     assert page.get_by_role("link", name="Koppla ett skyddsvärde från registret").count() == 0
     assert page.get_by_role("button", name="Ändra i en ny version").count() == 1
-    history = _section(page, "historik-rubrik")
+    history = section_text(page, "historik-rubrik")
     assert history.count("Inskickad för granskning → Återremitterad") == 1
     assert "Inskickad för granskning → Fastställd" in history
     audit.check(page, "analysis detail (approved, samordnare)")
@@ -534,11 +493,11 @@ def test_asset_change_reaches_two_holders_one_acknowledges_the_other_is_reminded
     sign_in(page, base, world.samordnare)
     page.goto(f"{base}/enheter/{world.unit}")
     follow(page, page.get_by_role("link", name="Skyddsvärda objekt"))
-    assert "2 objekt." in _main(page)
+    assert "2 objekt." in main_text(page)
     audit.check(page, "asset list (filled)")
     follow(page, page.locator("main table").get_by_role("link", name=NEW_ASSET))
     assert heading(page) == NEW_ASSET
-    assert "Objektet har inga innehavare ännu." in _main(page)
+    assert "Objektet har inga innehavare ännu." in main_text(page)
 
     # Two holders: the holder unit (its samordnare is told) and a person.
     for key in (f"unit:{world.holder_unit}", f"user:{world.holder.id}"):
@@ -557,7 +516,7 @@ def test_asset_change_reaches_two_holders_one_acknowledges_the_other_is_reminded
     submit_form(page)
     assert page.url == f"{base}/objekt/{world.new_asset}"
     assert "2 innehavare har fått ett meddelande om ändringen" in flashes(page)
-    assert "2 av 2 meddelanden är inte kvitterade." in _main(page)
+    assert "2 av 2 meddelanden är inte kvitterade." in main_text(page)
 
     database = get_database(app).scoped
     notices = {
@@ -577,27 +536,27 @@ def test_asset_change_reaches_two_holders_one_acknowledges_the_other_is_reminded
     holder_context, holder_watched = new_context()
     holder = holder_context.new_page()
     sign_in(holder, base, world.holder)
-    assert item in _todo(holder)
+    assert item in todo_text(holder)
     audit.check(holder, "home: a notice to acknowledge")
     follow(holder, holder.locator("table.todo a", has_text=item))
     assert holder.url == f"{base}/notiser/{notices[world.holder.id]}"
-    assert "Normal → Skyddsvärt" in _main(holder)
+    assert "Normal → Skyddsvärt" in main_text(holder)
     audit.check(holder, "notice page")
     follow(holder, holder.get_by_role("button", name="Jag har tagit del av ändringen"))
     assert "Tack! Din kvittens är registrerad." in flashes(holder)
-    assert "Du kvitterade ändringen" in _main(holder)
+    assert "Du kvitterade ändringen" in main_text(holder)
     audit.check(holder, "notice page (acknowledged)")
     holder.goto(f"{base}/")
-    assert "Du har inget att göra just nu." in _todo(holder)
+    assert "Du har inget att göra just nu." in todo_text(holder)
 
     other_context, other_watched = new_context()
     other = other_context.new_page()
     sign_in(other, base, world.holder_samordnare)
-    assert item in _todo(other)
+    assert item in todo_text(other)
 
     # The samordnare sees who has acknowledged and who has not.
     page.reload()
-    assert "1 av 2 meddelanden är inte kvitterade." in _main(page)
+    assert "1 av 2 meddelanden är inte kvitterade." in main_text(page)
     notices_table = page.locator("section[aria-labelledby=kvittenser-rubrik]")
     assert "Inte ännu" in notices_table.locator("tr", has_text="Arvid Arkivsamordnare").inner_text()
     acknowledged = notices_table.locator("tr", has_text="Hanna Innehavare").inner_text()
@@ -696,18 +655,18 @@ def test_casework_pages_in_their_other_states(
     chef = chef_context.new_page()
     sign_in(chef, base, world.chef)
     audit.visit(chef, f"{base}/enheter", "units list (chef)")
-    assert "saknar förordnad ersättare" in _row(chef, UNIT)
-    assert "Ej bedömd" in _row(chef, HOLDER_UNIT)
+    assert "saknar förordnad ersättare" in row_text(chef, UNIT)
+    assert "Ej bedömd" in row_text(chef, HOLDER_UNIT)
     follow(chef, chef.get_by_role("link", name=f"Tillsynsmyndigheter för {world.operator_name}"))
     audit.check(chef, "supervisors page")
     submit_form(chef)  # nothing chosen
-    assert "Välj minst en tillsynsmyndighet." in _errors(chef)
+    assert "Välj minst en tillsynsmyndighet." in error_summary(chef)
     audit.check(chef, "supervisors page with an error")
     chef.get_by_label("Länsstyrelsen i Stockholms län").check()
     submit_form(chef)
     assert "Tillsynsmyndigheterna är sparade." in flashes(chef)
     audit.visit(chef, f"{base}/enheter/{world.holder_unit}/objekt", "asset list (empty)")
-    assert f"{HOLDER_UNIT} har inga registrerade skyddsvärda objekt ännu." in _main(chef)
+    assert f"{HOLDER_UNIT} har inga registrerade skyddsvärda objekt ännu." in main_text(chef)
 
     # --- the samordnare
     context, watched = new_context()
@@ -715,14 +674,14 @@ def test_casework_pages_in_their_other_states(
     sign_in(page, base, world.samordnare)
     audit.visit(page, f"{base}/enheter/{world.unit}", "unit page (appointment, trigger, supervisor)")
     assert "Länsstyrelsen i Stockholms län" in page.locator("dl.facts").inner_text()
-    assert "Nytt IT-system eller ny upphandling" in _row(page, "Nytt e-arkiv upphandlat")
+    assert "Nytt IT-system eller ny upphandling" in row_text(page, "Nytt e-arkiv upphandlat")
 
     follow(page, page.get_by_role("link", name="Avsluta förordnandet för Sara Samordnare"))
     assert page.url == f"{base}/enheter/{world.unit}/forordnanden/{appointment_id}/avsluta"
     audit.check(page, "end-appointment confirmation")
     page.fill("#ends_on", "")
     submit_form(page)
-    assert "Sista dag för förordnandet: Fältet måste fyllas i." in _errors(page)
+    assert "Sista dag för förordnandet: Fältet måste fyllas i." in error_summary(page)
     audit.check(page, "end-appointment confirmation with an error")
 
     page.goto(f"{base}/enheter/{world.unit}")
@@ -732,7 +691,7 @@ def test_casework_pages_in_their_other_states(
     page.fill("#note", "Förvaltningen slås ihop med fritidsförvaltningen.")
     page.select_option("#marking", "2")
     submit_form(page)
-    summary = _errors(page)
+    summary = error_summary(page)
     assert "Du måste intyga" in summary and "KONFIDENTIELL" in summary
     audit.check(page, "revision trigger form with errors")
 
@@ -740,7 +699,7 @@ def test_casework_pages_in_their_other_states(
     page.select_option("#outcome", "nej")
     page.fill("#decided_by", "Nämnden")
     submit_form(page)
-    assert "Skriv en motivering" in _errors(page)
+    assert "Skriv en motivering" in error_summary(page)
     audit.check(page, "assess form: 'nej' without reasoning")
 
     # A blank draft: submit lists what is missing; edit and reference forms with errors.
@@ -751,16 +710,16 @@ def test_casework_pages_in_their_other_states(
     draft = _analysis_id(page, base)
     assert page.locator(".notices").count() == 1  # what is missing before it can be submitted
     audit.visit(page, f"{base}/enheter/{world.unit}/analyser", "analyses list (draft and approved)")
-    assert "Pågående analys" in _main(page)
+    assert "Pågående analys" in main_text(page)
     page.goto(f"{base}/analyser/{draft}")
     follow(page, page.get_by_role("link", name="Skicka in till säkerhetsskyddschefen"))
-    problems = _errors(page)
+    problems = error_summary(page)
     assert "Analysen kan inte skickas in ännu" in problems and "Ange analysens slutsats" in problems
     audit.check(page, "submit page with problems listed")
     submit_form(page)  # refused: still the submit page, the problems listed once
     assert page.url == f"{base}/analyser/{draft}/skicka-in"
     assert page.locator(".error-summary").count() == 1
-    assert _main(page).count("Ange analysens slutsats") == 1
+    assert main_text(page).count("Ange analysens slutsats") == 1
     audit.check(page, "submit page after a refused submit")
 
     page.goto(f"{base}/analyser/{draft}/andra")
@@ -768,7 +727,7 @@ def test_casework_pages_in_their_other_states(
     page.fill("#threat_summary", "Se Säpos lägesbild, KN 2026/0077.")
     page.select_option("#marking", "2")
     submit_form(page)
-    summary = _errors(page)
+    summary = error_summary(page)
     assert "Rubrik" in summary and "KONFIDENTIELL" in summary and "Du måste intyga" in summary
     assert page.input_value("#threat_summary") == "Se Säpos lägesbild, KN 2026/0077."
     audit.check(page, "edit form with errors")
@@ -782,20 +741,20 @@ def test_casework_pages_in_their_other_states(
     page.fill("#summary", "Hotbild mot arkiv")
     page.check("#attested")
     submit_form(page)
-    assert "Handlingen är märkt HEMLIG" in _errors(page)
+    assert "Handlingen är märkt HEMLIG" in error_summary(page)
     audit.check(page, "reference form with an error")
     page.fill("#summary", "")
     page.uncheck("#attested")
     page.fill("#location", "Registraturen")
     submit_form(page)
     assert "Hänvisningen är sparad." in flashes(page)
-    assert "SÄPO 2026-123" in _row(page, "SÄPO 2026-123")
+    assert "SÄPO 2026-123" in row_text(page, "SÄPO 2026-123")
     audit.check(page, "analysis detail (blank draft with a reference)")
 
     page.select_option("#med", world.last_year)
     follow(page, page.get_by_role("button", name="Jämför"))
     assert heading(page) == f"Jämför säkerhetsskyddsanalyser för {UNIT}"
-    assert f"{today.year - 1} version 1" in _main(page) and "Ändrad" in _main(page)
+    assert f"{today.year - 1} version 1" in main_text(page) and "Ändrad" in main_text(page)
     audit.check(page, "compare page")
 
     # The register: a form with errors, the remove-holder and archive confirmations.
@@ -804,7 +763,7 @@ def test_casework_pages_in_their_other_states(
     page.fill("#risk_assessed_on", today.isoformat())
     page.fill("#note", "Nyckel hos vaktmästeriet.")
     submit_form(page)
-    summary = _errors(page)
+    summary = error_summary(page)
     assert "Namn" in summary and "Informationsägare" in summary and "Du måste intyga" in summary
     assert "bara för informationssystem" in summary
     assert page.input_value("#note") == "Nyckel hos vaktmästeriet."
