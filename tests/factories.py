@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pyotp
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from sakskydd.accounts.models import AssignmentStatus, Role, RoleAssignment, User, UserSession
 from sakskydd.db import utcnow
@@ -153,3 +155,19 @@ def session_cookie(client: FlaskClient, app: Flask, person: Person, *, fresh: bo
     signed = Signer(app.secret_key, salt="sakskydd-session", digest_method=hashlib.sha256).sign(token)
     client.set_cookie(COOKIE_NAME, signed.decode("ascii"), domain="localhost")
     return row
+
+
+@contextmanager
+def count_statements(app: Flask) -> Iterator[list[str]]:
+    """The SQL statements the app's engine runs inside the block, in order."""
+    engine = app.extensions["sakskydd.db"].engine
+    statements: list[str] = []
+
+    def _count(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", _count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", _count)

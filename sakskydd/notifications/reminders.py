@@ -45,12 +45,13 @@ from sakskydd.deadlines import (
 from sakskydd.extensions import db
 from sakskydd.notifications.mail import send_mail
 from sakskydd.notifications.models import SentReminder
+from sakskydd.procurements.rules import DUTY_RULES
 
 log = logging.getLogger(__name__)
 
 MAIL_SUBJECT: Final = "Påminnelse från sakskydd"
 # Roles whose holders can have items beyond their own holder notices.
-ROLES_WITH_ITEMS: Final = (Role.SAMORDNARE, Role.ERSATTARE, Role.CHEF)
+ROLES_WITH_ITEMS: Final = (Role.SAMORDNARE, Role.ERSATTARE, Role.CHEF, Role.UPPHANDLARE)
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,9 @@ def render_reminder_mail(user: User, reminders: Sequence[PlannedReminder]) -> st
     """The e-mail body: kinds, due dates and links only."""
     template = current_app.jinja_env.get_template("mail/reminder.txt")
     rows = [{"item": p.item, "stage": p.stage, "link": mail_link(p.item)} for p in reminders]
-    return template.render(user=user, reminders=rows, home=mail_link(None))
+    # Rendered outside a request: the views' context processors do not run, so the template
+    # gets the labels it needs here.
+    return template.render(user=user, reminders=rows, home=mail_link(None), DUTY_RULES=DUTY_RULES)
 
 
 def _record(user_id: uuid.UUID, reminders: Sequence[PlannedReminder]) -> None:

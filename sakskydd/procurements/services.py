@@ -488,6 +488,10 @@ def confirm(
     _writable(procurement)
     if procurement.status != ProcurementStatus.TRIAGED or procurement.proposed_outcome is None:
         raise WrongStage("Triagen måste vara besvarad och vänta på bekräftelse.")
+    if actor.id == procurement.triaged_by_id:
+        # The policy sod.confirm_own_triage refuses this before the service runs; held here
+        # too, so no other caller (the CLI, the demo) can confirm its own triage.
+        raise DomainError("Du kan inte bekräfta en triage som du själv har besvarat.")
     check_version(procurement, version)
     today = today or local_today()
     overridden = outcome != procurement.proposed_outcome or consultation != bool(

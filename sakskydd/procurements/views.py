@@ -733,7 +733,8 @@ def duty(procurement: Procurement, procurement_id: str, duty_id: str) -> Any:
         form.reference.data = item.reference
         form.owner.data = str(item.owner_id)
         if "consultation_outcome" in form:
-            form.consultation_outcome.data = item.consultation_outcome.value if item.consultation_outcome else ""
+            answered = item.consultation_outcome
+            form.consultation_outcome.data = answered.value if answered else ""
         if "count_required" in form:
             form.count_required.data = item.count_required
             form.count_done.data = item.count_done

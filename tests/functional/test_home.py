@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from contextlib import contextmanager
 
 import pytest
-from factories import make_operator, make_unit, make_user, session_cookie
+from factories import count_statements, make_operator, make_unit, make_user, session_cookie
 from flask import url_for
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from sakskydd.accounts.models import AssignmentStatus, Role, RoleAssignment
 from sakskydd.analyses.models import AnalysisStatus, Measure, MeasureArea, MeasureStatus, SecurityAnalysis
@@ -266,21 +265,6 @@ def test_each_item_links_to_its_page_when_that_page_exists(app, client):
             if endpoint in app.view_functions:
                 expected.add(url_for(endpoint, **values))
     assert links == expected
-
-
-@contextmanager
-def count_statements(app):  # type: ignore[no-untyped-def]
-    engine = app.extensions["sakskydd.db"].engine
-    statements: list[str] = []
-
-    def _count(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", _count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", _count)
 
 
 def _home_statements(app, client, person) -> list[str]:  # type: ignore[no-untyped-def]

@@ -10,7 +10,15 @@ import re
 import zipfile
 
 import pytest
-from factories import Person, csrf_token, make_operator, make_unit, make_user, session_cookie
+from factories import (
+    Person,
+    count_statements,
+    csrf_token,
+    make_operator,
+    make_unit,
+    make_user,
+    session_cookie,
+)
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -28,7 +36,7 @@ from sakskydd.procurements.models import (
     ProcurementDuty,
     ProcurementStatus,
 )
-from sakskydd.procurements.rules import DutyKind, Outcome
+from sakskydd.procurements.rules import DutyKind, Outcome, TriageAnswers, Where
 
 pytestmark = pytest.mark.db
 
@@ -261,6 +269,20 @@ def test_a_samordnare_who_answered_the_triage_cannot_confirm_it(app: Flask, worl
     assert _confirm(client, pid).status_code == 403
     denial = _events("authz.deny")[-1]
     assert "sod.confirm_own_triage" in denial.payload
+    # The service holds the rule too, for callers that do not pass the policy (CLI, demo).
+    p = db.get(Procurement, _load(pid).id)
+    with pytest.raises(services.DomainError, match="själv har besvarat"):
+        services.confirm(
+            both.user,
+            p,
+            outcome=Outcome.AGREEMENT,
+            consultation=False,
+            reason=None,
+            attested=False,
+            version=p.version,
+        )
+    db.rollback()
+    assert _load(pid).status == ProcurementStatus.TRIAGED
     assert _confirm(_client(app, world.samordnare), pid).status_code == 303
 
 
@@ -609,3 +631,92 @@ def test_the_chef_keeps_versions_of_the_checklist_and_runs_keep_their_texts(app:
         (True, False),
         (False, True),
     ]
+
+
+# --- SQL statements per page ------------------------------------------------------------------------
+
+
+def _confirmed_in_services(world: World, title: str, runs: int = 0) -> Procurement:
+    """A nivå 1 procurement through the services (triaged by the upphandlare, confirmed by the
+    samordnare) with `runs` follow-up runs, each with a finding and an agreed action."""
+    values = {
+        "kind": "upphandling",
+        "title": title,
+        "registry_number": "KN 2026/7",
+        "responsible_id": world.upphandlare.id,
+        "procedure_starts_on": TODAY + dt.timedelta(days=30),
+        "contract_starts_on": None,
+        "contract_ends_on": None,
+        "supplier_name": "Leverantören AB",
+        "supplier_org_number": SUPPLIER_ORG,
+        "supplier_contact": CONTACT,
+        "classification": 0,
+    }
+    p = services.create_procurement(world.upphandlare.user, world.unit, values, attested=True)
+    answers = TriageAnswers(
+        where=Where.SUPPLIER,
+        classified_access=True,
+        sensitive_activity=False,
+        staff_vetting=True,
+        restricted_access=False,
+        sub_suppliers=False,
+    )
+    services.triage(world.upphandlare.user, p, answers, p.version)
+    services.confirm(
+        world.samordnare.user,
+        p,
+        outcome=Outcome.SUA_1,
+        consultation=True,
+        reason=None,
+        attested=False,
+        version=p.version,
+    )
+    items = list(services.DEFAULT_FOLLOW_UP_ITEMS)
+    for index in range(runs):
+        services.record_follow_up(
+            world.samordnare.user,
+            p,
+            performed_on=TODAY - dt.timedelta(days=index),
+            results=["brist"] + ["uppfyllt"] * (len(items) - 1),
+            findings=f"Iakttagelse {index}",
+            actions=[{"description": f"Åtgärd {index}", "responsible": "Leverantören", "due_on": TODAY}],
+            attested=True,
+            template=None,
+            items=items,
+        )
+    return p
+
+
+def _statements(app: Flask, client: FlaskClient, path: str) -> int:
+    assert client.get(path).status_code == 200  # warm up: first-request work is not counted
+    with count_statements(app) as statements:
+        assert client.get(path).status_code == 200
+    return len([s for s in statements if not s.startswith(("BEGIN", "COMMIT", "ROLLBACK"))])
+
+
+@pytest.mark.parametrize("role", ["samordnare", "chef", "upphandlare"])
+def test_register_statements_do_not_grow_with_the_number_of_procurements(app: Flask, role: str) -> None:
+    counts = []
+    for size in (3, 30):  # 30: a full page of 25 and a second page
+        world = World(app)
+        for index in range(size):
+            _confirmed_in_services(world, f"Förfarande {index}", runs=index % 2)
+        db.commit()
+        client = _client(app, getattr(world, role))
+        page = _page(client.get("/upphandlingar"))
+        assert f"{size} förfaranden." in page
+        counts.append(_statements(app, client, "/upphandlingar"))
+    assert counts[0] == counts[1] <= 10, counts  # DESIGN.md: at most 10 statements per page
+
+
+def test_procurement_page_statements_do_not_grow_with_follow_ups_and_history(app: Flask) -> None:
+    counts = []
+    for runs in (1, 8):
+        world = World(app)
+        p = _confirmed_in_services(world, "Förfarande", runs=runs)
+        db.commit()
+        client = _client(app, world.samordnare)
+        page = _page(client.get(f"/upphandlingar/{p.id}"))
+        assert page.count("Iakttagelser: Iakttagelse") == runs
+        counts.append(_statements(app, client, f"/upphandlingar/{p.id}"))
+    assert counts[0] == counts[1], counts

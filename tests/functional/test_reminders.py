@@ -365,3 +365,156 @@ def test_without_smtp_the_reminders_go_to_the_outbox(app, world):
     files = sorted(outbox_path().glob("*.eml"))
     assert len(files) == 5
     assert all(f.stat().st_mode & 0o077 == 0 for f in files)
+
+
+# --- procurements ---------------------------------------------------------------------------------
+
+SECRET_TITLES = ("Förfarande Väntar", "Förfarande Pågår", "Leverantören Hemlig AB", "Åtgärd med namn")
+
+
+def _procurement(unit, buyer, title: str, starts: dt.date):  # type: ignore[no-untyped-def]
+    from sakskydd.procurements import services
+
+    values = {
+        "kind": "upphandling",
+        "title": title,
+        "registry_number": "KN 2026/1",
+        "responsible_id": buyer.id,
+        "procedure_starts_on": starts,
+        "contract_starts_on": None,
+        "contract_ends_on": None,
+        "supplier_name": "Leverantören Hemlig AB",
+        "supplier_org_number": None,
+        "supplier_contact": None,
+        "classification": 0,
+    }
+    return services.create_procurement(buyer, unit, values, attested=True)
+
+
+def test_procurement_reminders_go_to_the_right_people_without_names(app, smtp):  # type: ignore[no-untyped-def]
+    """A triage waiting for the samordnare (due in 14 days), a nivå 1 agreement with its
+    before-the-procedure duties overdue, the notification of intent due in 7 days, the supplier
+    follow-up due in 10 days and an agreed action due in 20: the samordnare/ersättare get
+    everything, the responsible upphandlare everything but the confirmation, the chef only the
+    overdue duties; no title, supplier or action text in any e-mail."""
+    from sakskydd.procurements import services
+    from sakskydd.procurements.rules import Outcome, TriageAnswers, Where
+
+    operator = make_operator()
+    chef = person(app, operator, "chef_p", roles=[(Role.CHEF, operator)])
+    samordnare = person(app, operator, "samordnare_p")
+    ersattare = person(app, operator, "ersattare_p")
+    buyer = person(app, operator, "upphandlare_p")
+    unit = make_unit(operator, "Kulturnämnden")
+    grant(samordnare, Role.SAMORDNARE, unit)
+    grant(ersattare, Role.ERSATTARE, unit)
+    grant(buyer, Role.UPPHANDLARE, unit)
+    covered(
+        unit, samordnare, (samordnare, AppointmentRole.SAMORDNARE), (ersattare, AppointmentRole.ERSATTARE)
+    )
+    approved(unit, samordnare, TODAY - dt.timedelta(days=30), TODAY.year - 1)  # no analysis item
+    db.commit()
+    no = {"sensitive_activity": False, "restricted_access": False, "sub_suppliers": False}
+
+    waiting = _procurement(unit, buyer.user, "Förfarande Väntar", TODAY + dt.timedelta(days=90))
+    services.triage(
+        buyer.user,
+        waiting,
+        TriageAnswers(where=Where.OURS, classified_access=False, staff_vetting=True, **no),
+        waiting.version,
+    )
+    running = _procurement(unit, buyer.user, "Förfarande Pågår", TODAY - dt.timedelta(days=3))
+    services.triage(
+        buyer.user,
+        running,
+        TriageAnswers(where=Where.SUPPLIER, classified_access=True, staff_vetting=False, **no),
+        running.version,
+    )
+    services.confirm(
+        samordnare.user,
+        running,
+        outcome=Outcome.SUA_1,
+        consultation=True,
+        reason=None,
+        attested=False,
+        version=running.version,
+    )
+    # The last follow-up was 6 months minus 10 days ago (nivå 1: every 6 months).
+    performed = add_months(TODAY + dt.timedelta(days=10), -6)
+    action_due = TODAY + dt.timedelta(days=20)
+    services.record_follow_up(
+        samordnare.user,
+        running,
+        performed_on=performed,
+        results=["brist"] + ["uppfyllt"] * (len(services.DEFAULT_FOLLOW_UP_ITEMS) - 1),
+        findings=None,
+        actions=[
+            {"description": "Åtgärd med namn", "responsible": "Leverantören Hemlig AB", "due_on": action_due}
+        ],
+        attested=True,
+        template=None,
+        items=list(services.DEFAULT_FOLLOW_UP_ITEMS),
+    )
+    db.commit()
+    ids = {"waiting": str(waiting.id), "running": str(running.id)}
+    users = {"samordnare": samordnare.id, "ersattare": ersattare.id, "buyer": buyer.id, "chef": chef.id}
+
+    result = run(app)
+    assert result.exit_code == 0, result.output
+    for message in smtp.messages:
+        for secret in SECRET_TITLES:
+            assert secret not in body(message), (message["To"], secret)
+
+    waiting_link = expected_link(app, "procurements.detail", procurement_id=ids["waiting"])
+    running_link = expected_link(app, "procurements.detail", procurement_id=ids["running"])
+    confirm = (
+        "En besvarad triage för ett förfarande väntar på din bekräftelse, senast "
+        f"{TODAY + dt.timedelta(days=14)}."
+    )
+    overdue = [
+        f"FÖRSENAD: En skyldighet i ett säkerhetsskyddat förfarande ({label}) ska vara fullgjord senast "
+        f"{TODAY - dt.timedelta(days=3)}."
+        for label in (
+            "särskild säkerhetsskyddsbedömning",
+            "lämplighetsprövning",
+            "samråd med tillsynsmyndigheten",
+        )
+    ]
+    intent = (
+        "En skyldighet i ett säkerhetsskyddat förfarande (anmälan om avsikt att ingå säkerhetsskyddsavtal) "
+        f"ska vara fullgjord senast {TODAY + dt.timedelta(days=7)}."
+    )
+    follow_up = f"En leverantör med säkerhetsskyddsavtal ska följas upp senast {add_months(performed, 6)}."
+    action = f"En åtgärd som överenskommits med en leverantör ska vara klar senast {action_due}."
+
+    for name in ("samordnare_p", "ersattare_p"):
+        (message,) = smtp.to(f"{name}@example.se")
+        text = body(message)
+        assert "om 7 uppgifter som väntar på dig" in text
+        for line in (confirm, *overdue, intent, follow_up, action):
+            assert line in text, (name, line)
+        assert waiting_link in text and running_link in text
+
+    (message,) = smtp.to("upphandlare_p@example.se")
+    text = body(message)
+    assert "om 6 uppgifter som väntar på dig" in text
+    for line in (*overdue, intent, follow_up, action):
+        assert line in text, line
+    assert "En besvarad triage" not in text and waiting_link not in text  # she answered it herself
+
+    (message,) = smtp.to("chef_p@example.se")
+    text = body(message)
+    assert "om 3 uppgifter som väntar på dig" in text
+    for line in overdue:
+        assert line in text, line
+    for line in (confirm, intent, follow_up, action):
+        assert line not in text, line
+
+    db.expire_all()
+    sent = {(row.user_id, row.kind, row.stage.split(":")[0]) for row in db.scalars(select(SentReminder))}
+    assert (users["chef"], "procurement_duty", "overdue") in sent
+    assert (users["samordnare"], "procurement_confirm", "lead") in sent
+    assert (users["buyer"], "supplier_follow_up", "lead") in sent
+    assert (users["ersattare"], "follow_up_action", "lead") in sent
+    assert not any(user == users["chef"] and kind != "procurement_duty" for user, kind, _ in sent)
+    assert "Skickade 0 påminnelser" in run(app).output  # once

@@ -41,6 +41,7 @@ from sakskydd.classification import DamageLevel
 from sakskydd.config import ConfigError, Settings
 from sakskydd.extensions import db
 from sakskydd.organisations.models import ApplicabilityAssessment, Operator, OrgUnit
+from sakskydd.procurements.models import Procurement, ProcurementKind
 
 pytestmark = pytest.mark.db
 
@@ -239,6 +240,48 @@ def test_asset_list_search_sort_and_paging_resist_injection(app: Flask) -> None:
     for probe in PAGE_PROBES:
         assert listed(sida=probe) == ["Arkiv 100% digitalt", "Serverhall"], probe
     assert _count(ProtectedAsset) == assets_before
+
+
+def test_procurement_register_search_filters_sort_and_paging_resist_injection(app: Flask) -> None:
+    operator = make_operator()
+    unit = make_unit(operator)
+    buyer = make_user(app, operator, roles=[(Role.UPPHANDLARE, unit)])
+    for title, supplier in (("Drift 100% moln", "Leverantör A"), ("Städning", "Leverantör_B")):
+        db.add(
+            Procurement(
+                unit_id=unit.id,
+                kind=ProcurementKind.PROCUREMENT,
+                title=title,
+                registry_number="KN 1",
+                supplier_name=supplier,
+                responsible_id=buyer.id,
+                procedure_starts_on=dt.date(2027, 1, 1),
+                created_by_id=buyer.id,
+            )
+        )
+    db.commit()
+    client = _client(app, buyer)
+    before = _count(Procurement)
+
+    def listed(**params: str) -> list[str]:
+        response = client.get("/upphandlingar", query_string=params)
+        assert response.status_code == 200, params
+        body = response.get_data(as_text=True)
+        return [title for title in ("Drift 100% moln", "Städning") if title in body]
+
+    both = ["Drift 100% moln", "Städning"]
+    assert listed() == both
+    assert listed(q="%") == ["Drift 100% moln"]
+    assert listed(q="_") == ["Städning"]  # the supplier "Leverantör_B"
+    for probe in SQL_PROBES:
+        assert listed(q=probe) == [], probe
+        # A filter outside its list is ignored, not passed on.
+        assert listed(utfall=probe, status=probe, enhet=probe, forsenade=probe) == both, probe
+    for probe in (*SORT_PROBES, "titel;DROP TABLE procurement"):
+        assert listed(sortera=probe) == both, probe
+    for probe in PAGE_PROBES:
+        assert listed(sida=probe) == both, probe
+    assert _count(Procurement) == before
 
 
 @pytest.mark.parametrize("page", PAGE_PROBES)
