@@ -385,11 +385,12 @@ def add_sub_supplier(actor: User, procurement: Procurement, name: str, org_numbe
         {"name": name}, "name", required="Ange underleverantörens namn.", limit="supplier_name"
     )
     number = _org_number(org_number, "Underleverantörens organisationsnummer")
-    sub = SubSupplier(procurement_id=procurement.id, name=clean_name, org_number=number)
-    db.add(sub)
+    sub = SubSupplier(name=clean_name, org_number=number)
+    procurement.sub_suppliers.append(sub)
     db.flush()
+    summary = _sync_sub_supplier_duty(procurement)
     _history(actor, procurement, "sub_supplier_added", {"sub_suppliers": [None, clean_name]})
-    audit.record(Event.PROCUREMENT_UPDATED, target=procurement, changed=["sub_suppliers"])
+    audit.record(Event.PROCUREMENT_UPDATED, target=procurement, changed=["sub_suppliers"], detail=summary)
     return sub
 
 
@@ -398,9 +399,19 @@ def remove_sub_supplier(actor: User, procurement: Procurement, sub: SubSupplier)
         raise ValueError("the sub-supplier belongs to another procurement")
     _writable(procurement)
     _history(actor, procurement, "sub_supplier_removed", {"sub_suppliers": [sub.name, None]})
-    db.delete(sub)
+    procurement.sub_suppliers.remove(sub)  # delete-orphan deletes the row
     db.flush()
-    audit.record(Event.PROCUREMENT_UPDATED, target=procurement, changed=["sub_suppliers"])
+    summary = _sync_sub_supplier_duty(procurement)
+    audit.record(Event.PROCUREMENT_UPDATED, target=procurement, changed=["sub_suppliers"], detail=summary)
+
+
+def _sync_sub_supplier_duty(procurement: Procurement) -> dict[str, int] | None:
+    """A confirmed agreement gains the sub-supplier duty with its first sub-supplier (and loses
+    it, while still open, with the last one unless the triage said there would be some). The
+    changed duty counts for the audit event, or None."""
+    if procurement.status != ProcurementStatus.CONFIRMED:
+        return None
+    return {k: v for k, v in _sync_duties(procurement).items() if v} or None
 
 
 # --- triage and confirmation ------------------------------------------------------------------

@@ -381,6 +381,27 @@ def test_procurements_from_triage_to_contract_end(
     _complete_duty(page, reference="KN 2026/101-6")
     assert "Klar" in _duty_row(page, "Leverantören har fått tillgång")
 
+    # A sub-supplier becomes known: its duty appears; removed again (after a confirmation), it goes.
+    page.fill("#name", "Molntjänster AB")
+    page.fill("#org_number", WRONG_ORG)
+    follow(page, page.get_by_role("button", name="Lägg till underleverantör"))
+    assert "Organisationsnumret har fel kontrollsiffra." in flashes(page)
+    page.fill("#name", "Molntjänster AB")
+    page.fill("#org_number", SUPPLIER_ORG)
+    follow(page, page.get_by_role("button", name="Lägg till underleverantör"))
+    assert "Underleverantören är tillagd." in flashes(page)
+    assert f"Molntjänster AB ({SUPPLIER_ORG})" in section_text(page, "underleverantorer")
+    assert "Öppen" in _duty_row(page, "Avtal med underleverantörer")
+    audit.check(page, "procurement page with a sub-supplier")
+    follow(page, page.get_by_role("link", name="Ta bort Molntjänster AB"))
+    assert heading(page) == "Ta bort Molntjänster AB?"
+    assert "Det är den sista underleverantören." in main_text(page)
+    audit.check(page, "remove sub-supplier confirmation")
+    submit_form(page)
+    assert "Underleverantören är borttagen." in flashes(page)
+    assert "Inga underleverantörer registrerade." in section_text(page, "underleverantorer")
+    assert "Bortfallen" in _duty_row(page, "Avtal med underleverantörer")
+
     # --- supplier follow-up with the chef's checklist: a finding needs an action
     follow(page, page.get_by_role("link", name="Registrera en uppföljning"))
     assert heading(page) == "Uppföljning av leverantören"

@@ -35,6 +35,7 @@ from sakskydd.procurements.models import (
     ProcurementChange,
     ProcurementDuty,
     ProcurementStatus,
+    SubSupplier,
 )
 from sakskydd.procurements.rules import DutyKind, Outcome, TriageAnswers, Where
 
@@ -315,6 +316,38 @@ def _confirmed_sua(app: Flask, world: World, **answers: str) -> tuple[str, Flask
     coordinator = _client(app, world.samordnare)
     assert _confirm(coordinator, pid).status_code == 303
     return pid, buyer, coordinator
+
+
+def test_a_sub_supplier_known_after_confirmation_brings_its_duty(app: Flask, world: World) -> None:
+    pid, buyer, _ = _confirmed_sua(app, world)  # the triage said: no sub-suppliers
+    assert DutyKind.SUBCONTRACTOR_AGREEMENT not in _duties(pid)
+    response = _post(
+        buyer, f"/upphandlingar/{pid}/underleverantorer", {"name": "Hosting AB", "org_number": "556036-0794"}
+    )
+    assert response.status_code == 303
+    follow = _page(buyer.get(response.headers["Location"]))
+    assert "Organisationsnumret har fel kontrollsiffra." in follow
+    assert DutyKind.SUBCONTRACTOR_AGREEMENT not in _duties(pid)
+    data = {"name": "Hosting AB", "org_number": SUPPLIER_ORG}
+    assert _post(buyer, f"/upphandlingar/{pid}/underleverantorer", data).status_code == 303
+    duty = _duties(pid)[DutyKind.SUBCONTRACTOR_AGREEMENT]
+    assert duty.status == DutyStatus.OPEN and duty.owner_id == world.upphandlare.id
+    assert "Avtal med underleverantörer" in _page(buyer.get(f"/upphandlingar/{pid}"))
+    event = _events("procurement.updated")[-1]
+    assert '"duties_added":1' in event.payload and "Hosting" not in event.payload
+    # Removing the only sub-supplier withdraws the open duty again.
+    sub = db.scalar(select(SubSupplier.id).where(SubSupplier.procurement_id == duty.procurement_id))
+    db.close()
+    assert _post(buyer, f"/upphandlingar/{pid}/underleverantorer/{sub}/ta-bort", {}).status_code == 303
+    assert _duties(pid)[DutyKind.SUBCONTRACTOR_AGREEMENT].status == DutyStatus.WITHDRAWN
+    # Added again and done: removing the sub-supplier then keeps the duty as done.
+    assert _post(buyer, f"/upphandlingar/{pid}/underleverantorer", data).status_code == 303
+    assert _duties(pid)[DutyKind.SUBCONTRACTOR_AGREEMENT].status == DutyStatus.OPEN
+    assert _update_duty(buyer, pid, DutyKind.SUBCONTRACTOR_AGREEMENT).status_code == 303
+    sub = db.scalar(select(SubSupplier.id).where(SubSupplier.procurement_id == duty.procurement_id))
+    db.close()
+    assert _post(buyer, f"/upphandlingar/{pid}/underleverantorer/{sub}/ta-bort", {}).status_code == 303
+    assert _duties(pid)[DutyKind.SUBCONTRACTOR_AGREEMENT].status == DutyStatus.DONE
 
 
 def test_access_before_a_signed_sua_is_refused(app: Flask, world: World) -> None:
