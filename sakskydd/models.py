@@ -8,3 +8,4 @@ from sakskydd.crypto import models as crypto  # noqa: F401
 from sakskydd.notifications import models as notifications  # noqa: F401
 from sakskydd.organisations import models as organisations  # noqa: F401
 from sakskydd.procurements import models as procurements  # noqa: F401
+from sakskydd.vetting import models as vetting  # noqa: F401

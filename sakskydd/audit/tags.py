@@ -92,6 +92,21 @@ class Event(enum.StrEnum):
     UNIT_READ = "unit.read"
     UNIT_TRIGGER_RECORDED = "unit.trigger_recorded"
     UNIT_UPDATED = "unit.updated"
+    # Personnel vetting: every open of a case with personal data is VETTING_READ_PERSONAL; no
+    # name or personnummer ever reaches an event (ids, field names and counts only).
+    VETTING_CASE_OPENED = "vetting.case_opened"
+    VETTING_DECIDED = "vetting.decided"
+    VETTING_DECISION_CONFIRMED = "vetting.decision_confirmed"
+    VETTING_DISPOSED = "vetting.disposed"
+    VETTING_ENDED = "vetting.ended"
+    VETTING_LOOKUP = "vetting.lookup"
+    VETTING_NOTE_ADDED = "vetting.note_added"
+    VETTING_POSITION_CREATED = "vetting.position_created"
+    VETTING_POSITION_UPDATED = "vetting.position_updated"
+    VETTING_READ_PERSONAL = "vetting.read_personal"
+    VETTING_RECHECKED = "vetting.rechecked"
+    VETTING_STEP_UPDATED = "vetting.step_updated"
+    VETTING_TEMPLATE_SAVED = "vetting.template_saved"
 
 
 class Outcome(enum.StrEnum):

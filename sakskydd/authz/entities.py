@@ -100,13 +100,15 @@ def record_attributes(
     """The attributes of a unit's record (Analysis, Asset, Procurement) as the schema declares them.
 
     An analysis's authors include its creator; a procurement's are only who answered its triage
-    (the creator may be the samordnare who then confirms someone else's answers).
+    (the creator may be the samordnare who then confirms someone else's answers); a vetting
+    case's only who took its beslut (the second person confirms it).
     """
     attrs: dict[str, Any] = {"unit": unit, "classification": int(classification), "created_by": created_by}
     if entity_type == "Analysis":
         attrs["authors"] = frozenset({created_by, *authors})
-    if entity_type == "Procurement":
+    if entity_type in ("Procurement", "VettingCase"):
         attrs["authors"] = frozenset(authors)
+    if entity_type == "Procurement":
         attrs["responsible"] = responsible if responsible is not None else created_by
     return attrs
 
@@ -324,9 +326,11 @@ def role_assignment_entity(session: Session, assignment: Any) -> list[dict[str, 
 
 
 def unit_record_entity(session: Session, entity_type: str, record: Any) -> list[dict[str, Any]]:
-    """An analysis, asset or procurement (a row loaded in this request) with its unit and
-    operator chain."""
+    """An analysis, asset, procurement, position or vetting case (a row loaded in this request)
+    with its unit and operator chain."""
     author_ids = (getattr(record, "submitted_by_id", None), getattr(record, "triaged_by_id", None))
+    if entity_type == "VettingCase":
+        author_ids = (record.decided_by_id,)
     authors = [user_ref(u) for u in author_ids if u is not None]
     responsible_id = getattr(record, "responsible_id", None)
     ref = EntityRef(entity_type, _id(record))
@@ -360,7 +364,12 @@ def resource_entities(session: Session, resource: Any) -> tuple[EntityRef, list[
     from sakskydd.assets.models import ProtectedAsset
     from sakskydd.organisations.models import Operator, OrgUnit
     from sakskydd.procurements.models import Procurement
+    from sakskydd.vetting.models import Position, VettingCase
 
+    if isinstance(resource, VettingCase):
+        return EntityRef("VettingCase", _id(resource)), unit_record_entity(session, "VettingCase", resource)
+    if isinstance(resource, Position):
+        return EntityRef("Position", _id(resource)), unit_record_entity(session, "Position", resource)
     if isinstance(resource, Procurement):
         return EntityRef("Procurement", _id(resource)), unit_record_entity(session, "Procurement", resource)
     if isinstance(resource, SecurityAnalysis):

@@ -69,6 +69,18 @@ UNIT_ASSESS: Final = "unit.assess"
 UNIT_LIST: Final = "unit.list"
 UNIT_READ: Final = "unit.read"
 UNIT_RECORD_TRIGGER: Final = "unit.record_trigger"
+VETTING_CASES: Final = "vetting.cases"
+VETTING_CONFIRM_DECISION: Final = "vetting.confirm_decision"
+VETTING_DECIDE: Final = "vetting.decide"
+VETTING_INTERVIEW_TEMPLATE: Final = "vetting.interview_template"
+VETTING_LOOKUP: Final = "vetting.lookup"
+VETTING_OPEN: Final = "vetting.open"
+VETTING_OVERVIEW: Final = "vetting.overview"
+VETTING_POSITION_CREATE: Final = "vetting.position_create"
+VETTING_POSITION_EDIT: Final = "vetting.position_edit"
+VETTING_POSITIONS: Final = "vetting.positions"
+VETTING_READ_PERSONAL: Final = "vetting.read_personal"
+VETTING_UPDATE: Final = "vetting.update"
 
 # Cedar action group (not an action a route declares): its members need a step-up, i.e. a
 # fresh password + TOTP within STEP_UP_MAX_AGE_SECONDS (policies/00_baseline.cedar).
@@ -87,6 +99,8 @@ STEP_UP_ACTIONS: frozenset[str] = frozenset(
         ADMIN_USER_RESET_MFA,
         ANALYSIS_APPROVE,
         PROCUREMENT_EXPORT,
+        VETTING_CONFIRM_DECISION,
+        VETTING_DECIDE,
     }
 )
 
@@ -151,6 +165,18 @@ ACTION_RESOURCE_TYPES: MappingProxyType[str, frozenset[str]] = MappingProxyType(
         UNIT_LIST: frozenset({"Application"}),
         UNIT_READ: frozenset({"Unit"}),
         UNIT_RECORD_TRIGGER: frozenset({"Unit"}),
+        VETTING_CASES: frozenset({"Unit"}),
+        VETTING_CONFIRM_DECISION: frozenset({"VettingCase"}),
+        VETTING_DECIDE: frozenset({"VettingCase"}),
+        VETTING_INTERVIEW_TEMPLATE: frozenset({"Operator"}),
+        VETTING_LOOKUP: frozenset({"Unit"}),
+        VETTING_OPEN: frozenset({"Unit"}),
+        VETTING_OVERVIEW: frozenset({"Application"}),
+        VETTING_POSITION_CREATE: frozenset({"Unit"}),
+        VETTING_POSITION_EDIT: frozenset({"Position"}),
+        VETTING_POSITIONS: frozenset({"Unit"}),
+        VETTING_READ_PERSONAL: frozenset({"VettingCase"}),
+        VETTING_UPDATE: frozenset({"VettingCase"}),
     }
 )
 

@@ -24,7 +24,7 @@ from flask import current_app
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
-from sakskydd import audit
+from sakskydd import audit, versioned_lists
 from sakskydd.accounts.models import AssignmentStatus, Role, RoleAssignment, User
 from sakskydd.audit.tags import Event
 from sakskydd.db import utcnow
@@ -811,65 +811,31 @@ def close(
 # --- supplier follow-up -----------------------------------------------------------------------
 
 
-def operator_chain(operator_id: uuid.UUID) -> list[uuid.UUID]:
-    """The operator and its parent (a bolag's own checklist first, then the kommun's)."""
-    parent = db.scalar(select(Operator.parent_id).where(Operator.id == operator_id))
-    return [operator_id] + ([parent] if parent else [])
+# The supplier follow-up checklist: the chef's, versioned (sakskydd/versioned_lists.py).
+FOLLOW_UP_LIST: Final = versioned_lists.ListKind(
+    model=FollowUpTemplate,
+    attr="items",
+    default=DEFAULT_FOLLOW_UP_ITEMS,
+    event=Event.PROCUREMENT_TEMPLATE_SAVED,
+    what="Checklistan",
+    max_items=MAX_TEMPLATE_ITEMS,
+    max_length=MAX_LENGTHS["item"],
+)
 
 
 def current_template(operator_id: uuid.UUID) -> tuple[FollowUpTemplate | None, list[str]]:
     """The checklist in force for an operator: its own latest version, else its kommun's, else
     the city's default (None, DEFAULT_FOLLOW_UP_ITEMS)."""
-    for owner in operator_chain(operator_id):
-        row = db.scalar(
-            select(FollowUpTemplate)
-            .where(FollowUpTemplate.operator_id == owner)
-            .order_by(FollowUpTemplate.version_no.desc())
-            .limit(1)
-        )
-        if row is not None:
-            return row, list(row.items)
-    return None, list(DEFAULT_FOLLOW_UP_ITEMS)
+    return versioned_lists.current(FOLLOW_UP_LIST, operator_id)
 
 
 def template_versions(operator_id: uuid.UUID) -> list[FollowUpTemplate]:
-    return list(
-        db.scalars(
-            select(FollowUpTemplate)
-            .where(FollowUpTemplate.operator_id == operator_id)
-            .order_by(FollowUpTemplate.version_no.desc())
-        )
-    )
+    return versioned_lists.versions(FOLLOW_UP_LIST, operator_id)
 
 
 def save_template(actor: User, operator: Operator, text: str) -> FollowUpTemplate | None:
     """Save the checklist (one requirement per line) as a new version; None when unchanged."""
-    items = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    if not items:
-        raise DomainError("Checklistan måste ha minst en punkt (en per rad).")
-    if len(items) > MAX_TEMPLATE_ITEMS:
-        raise DomainError(f"Checklistan får ha högst {MAX_TEMPLATE_ITEMS} punkter.")
-    if any(len(item) > MAX_LENGTHS["item"] for item in items):
-        raise DomainError(f"Varje punkt får vara högst {MAX_LENGTHS['item']} tecken.")
-    if len(set(items)) != len(items):
-        raise DomainError("Samma punkt står flera gånger i checklistan.")
-    _row, current = current_template(operator.id)
-    own = template_versions(operator.id)
-    if own and items == current:
-        return None
-    version_no = (own[0].version_no + 1) if own else 1
-    row = FollowUpTemplate(
-        operator_id=operator.id, version_no=version_no, items=items, created_by_id=actor.id
-    )
-    db.add(row)
-    db.flush()
-    audit.record(
-        Event.PROCUREMENT_TEMPLATE_SAVED,
-        target=operator,
-        changed=["items"],
-        detail={"version": version_no, "items": len(items)},
-    )
-    return row
+    return versioned_lists.save(FOLLOW_UP_LIST, actor, operator, text)
 
 
 def follow_up_due(procurement: Procurement, last_run_on: dt.date | None) -> dt.date | None:

@@ -29,6 +29,8 @@ PENDING = EntityRef("RoleAssignment", "pending")
 ANALYSIS = EntityRef("Analysis", "analysis")
 ASSET = EntityRef("Asset", "asset")
 PROCUREMENT = EntityRef("Procurement", "procurement")
+POSITION = EntityRef("Position", "position")
+VETTING_CASE = EntityRef("VettingCase", "vetting_case")
 FRESH = {"mfa": True, "auth_age_seconds": 10}
 STALE = {"mfa": True, "auth_age_seconds": 301}
 
@@ -78,6 +80,12 @@ def world(**me_overrides: Any) -> list[dict[str, Any]]:
             },
             [UNIT],
         ),
+        entity(POSITION, {"unit": UNIT, "classification": 0, "created_by": OTHER}, [UNIT]),
+        entity(
+            VETTING_CASE,
+            {"unit": UNIT, "classification": 0, "created_by": OTHER, "authors": frozenset({OTHER})},
+            [UNIT],
+        ),
         application_entity(),
     ]
 
@@ -95,6 +103,8 @@ def sample_resource(action: str) -> EntityRef:
         "Analysis": ANALYSIS,
         "Asset": ASSET,
         "Procurement": PROCUREMENT,
+        "Position": POSITION,
+        "VettingCase": VETTING_CASE,
     }[kind]
 
 
