@@ -8,7 +8,10 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sqlalchemy.orm.exc import StaleDataError
+
 from sakskydd.classification import check_text_marking
+from sakskydd.extensions import db
 
 
 class DomainError(Exception):
@@ -57,6 +60,14 @@ def check_free_text(texts: Iterable[str | None], *, attested: bool, marking: int
     check_text_marking(marking, ceiling)
     if any(t and t.strip() for t in texts) and not attested:
         raise MissingAttestation()
+
+
+def flush_versioned() -> None:
+    """Flush; a version column that caught a save racing past check_version becomes StaleRecord."""
+    try:
+        db.flush()
+    except StaleDataError as exc:
+        raise StaleRecord() from exc
 
 
 def apply_changes(record: Any, values: Mapping[str, Any]) -> list[str]:

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm.exc import StaleDataError
 
 from sakskydd import audit
 from sakskydd.accounts.models import AssignmentStatus, Role, RoleAssignment, User
@@ -42,10 +41,10 @@ from sakskydd.organisations.models import OrgUnit, RevisionTrigger
 from sakskydd.records import (
     DomainError,
     DowngradeNeedsTwoPersons,
-    StaleRecord,
     apply_changes,
     check_free_text,
     check_version,
+    flush_versioned,
 )
 
 TEXT_FIELDS = ("scope_note", "threat_summary", "vulnerability_summary", "conclusion")
@@ -274,7 +273,7 @@ def update_analysis(
             changed.append(name)
     if changed:
         analysis.updated_at = utcnow()
-        _flush()
+        flush_versioned()
         audit.record(Event.ANALYSIS_UPDATED, target=analysis, changed=sorted(changed))
     return sorted(changed)
 
@@ -440,7 +439,7 @@ def update_measure_status(
         measure, {"status": status, "done_on": done_on if status == MeasureStatus.DONE else None}
     )
     if changed:
-        _flush()
+        flush_versioned()
         audit.record(
             Event.ANALYSIS_MEASURE_UPDATED,
             target=analysis,
@@ -458,15 +457,8 @@ def _check_done(status: MeasureStatus, done_on: dt.date | None) -> None:
 
 def _touch(analysis: SecurityAnalysis, changed: list[str]) -> None:
     analysis.updated_at = utcnow()  # also bumps the version: a concurrent editor sees a conflict
-    _flush()
+    flush_versioned()
     audit.record(Event.ANALYSIS_UPDATED, target=analysis, changed=changed)
-
-
-def _flush() -> None:
-    try:
-        db.flush()
-    except StaleDataError:
-        raise StaleRecord() from None
 
 
 # --- workflow ---------------------------------------------------------------------------------
@@ -501,7 +493,7 @@ def submit_analysis(actor: User, analysis: SecurityAnalysis, *, version: int | N
     analysis.status = AnalysisStatus.SUBMITTED
     analysis.submitted_by_id = actor.id
     analysis.submitted_at = utcnow()
-    _flush()
+    flush_versioned()
     _transition(analysis, before, AnalysisStatus.SUBMITTED, actor)
     unit = db.get(OrgUnit, analysis.unit_id)
     assert unit is not None
@@ -515,7 +507,7 @@ def return_analysis(actor: User, analysis: SecurityAnalysis, *, comment: str, ve
     if not comment.strip():
         raise DomainError("Skriv en kommentar som förklarar vad som behöver kompletteras.")
     analysis.status = AnalysisStatus.RETURNED
-    _flush()
+    flush_versioned()
     _transition(analysis, AnalysisStatus.SUBMITTED, AnalysisStatus.RETURNED, actor, comment=comment.strip())
     _notify_authors(analysis, NoticeKind.ANALYSIS_RETURNED)
 
@@ -529,7 +521,7 @@ def approve_analysis(
     analysis.status = AnalysisStatus.APPROVED
     analysis.decided_by_id = actor.id
     analysis.decided_at = now
-    _flush()
+    flush_versioned()
     _transition(
         analysis,
         AnalysisStatus.SUBMITTED,

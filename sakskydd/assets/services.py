@@ -16,7 +16,6 @@ from typing import Any
 from flask import current_app, render_template
 from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
-from sqlalchemy.orm.exc import StaleDataError
 
 from sakskydd import audit
 from sakskydd.accounts.models import AssignmentStatus, Role, RoleAssignment, User
@@ -39,10 +38,10 @@ from sakskydd.organisations.models import Operator, OrgUnit
 from sakskydd.records import (
     DomainError,
     DowngradeNeedsTwoPersons,
-    StaleRecord,
     check_free_text,
     check_version,
     clean_text,
+    flush_versioned,
     track_changes,
 )
 
@@ -195,10 +194,7 @@ def update_asset(
 
 
 def _write_revision(actor: User, asset: ProtectedAsset, changes: dict[str, Any]) -> AssetRevision:
-    try:
-        db.flush()  # the version column catches a save that raced past check_version
-    except StaleDataError as exc:
-        raise StaleRecord() from exc
+    flush_versioned()  # the version column catches a save that raced past check_version
     revision = AssetRevision(asset_id=asset.id, unit_id=asset.unit_id, actor_id=actor.id, changes=changes)
     db.add(revision)
     db.flush()

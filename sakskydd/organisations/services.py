@@ -19,11 +19,11 @@ from typing import Any, Final
 from sqlalchemy import ColumnElement, Select, and_, exists, false, func, not_, or_, select
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import flag_modified
-from sqlalchemy.orm.exc import StaleDataError
 
 from sakskydd import audit
 from sakskydd.accounts.models import User
 from sakskydd.audit.tags import Event
+from sakskydd.deadlines import local_today  # today in the city's calendar
 from sakskydd.extensions import db
 from sakskydd.organisations.models import (
     Applicability,
@@ -44,7 +44,13 @@ from sakskydd.organisations.rules import (  # noqa: F401  (re-exported for views
     SAMORDNARE_MISSING,
     findings_for,
 )
-from sakskydd.records import DomainError, StaleRecord, check_free_text, check_version, clean_text
+from sakskydd.records import (
+    DomainError,
+    check_free_text,
+    check_version,
+    clean_text,
+    flush_versioned,
+)
 
 APPLICABILITY_LABELS: Final[Mapping[str, str]] = {
     Applicability.YES: "Ja",
@@ -122,11 +128,6 @@ class SupervisorRequired(DomainError):
 
 
 # --- dates ---------------------------------------------------------------------------------------
-
-
-def local_today() -> dt.date:
-    """Today's date in Sweden (decisions and appointments are dated in the city's calendar)."""
-    return dt.datetime.now(LOCAL_TIMEZONE).date()
 
 
 # --- status in SQL: one expression per fact, correlated to OrgUnit.id ----------------------------
@@ -458,10 +459,7 @@ def end_appointment(
     if appointment.ends_on == ends_on:
         return appointment
     appointment.ends_on = ends_on
-    try:
-        db.flush()
-    except StaleDataError:
-        raise StaleRecord() from None
+    flush_versioned()
     audit.record(
         Event.UNIT_APPOINTMENT_ENDED,
         target=appointment,
@@ -549,10 +547,7 @@ def set_operator_supervisors(
     # The list lives in another table, so the operator row itself would not change: bump its
     # version so that a concurrent edit of the list (or of the operator) gets a clear conflict.
     flag_modified(operator, "name")
-    try:
-        db.flush()
-    except StaleDataError:
-        raise StaleRecord() from None
+    flush_versioned()
     audit.record(
         Event.OPERATOR_SUPERVISORS_SET,
         target=operator,

@@ -22,17 +22,15 @@ from typing import Any, Final
 
 from flask import current_app
 from sqlalchemy import ColumnElement, and_, or_, select
-from sqlalchemy.orm.exc import StaleDataError
 
 from sakskydd import audit, versioned_lists
 from sakskydd.accounts.models import AssignmentStatus, Role, RoleAssignment, User
 from sakskydd.audit.tags import Event
 from sakskydd.db import utcnow
-from sakskydd.deadlines import add_months
+from sakskydd.deadlines import add_months, local_today
 from sakskydd.extensions import db
 from sakskydd.identifiers import IdentifierError, normalise_org_number
 from sakskydd.organisations.models import Operator, OrgUnit
-from sakskydd.organisations.rules import LOCAL_TIMEZONE
 from sakskydd.organisations.scope import chef_unit_ids, coordinated_unit_ids, upphandlare_unit_ids
 from sakskydd.procurements import rules
 from sakskydd.procurements.models import (
@@ -53,10 +51,10 @@ from sakskydd.procurements.rules import ConsultationOutcome, DutyKind, Outcome, 
 from sakskydd.records import (
     DomainError,
     DowngradeNeedsTwoPersons,
-    StaleRecord,
     check_free_text,
     check_version,
     clean_text,
+    flush_versioned,
     plain_value,
     track_changes,
 )
@@ -141,10 +139,6 @@ class WrongStage(DomainError):
     """The procurement is not at the step the action belongs to (workflow skipping)."""
 
 
-def local_today() -> dt.date:
-    return dt.datetime.now(LOCAL_TIMEZONE).date()
-
-
 def _settings() -> Any:
     return current_app.config["SAKSKYDD_SETTINGS"]
 
@@ -163,13 +157,6 @@ def _history(actor: User, procurement: Procurement, what: str, changes: Mapping[
     db.add(
         ProcurementChange(procurement_id=procurement.id, actor_id=actor.id, what=what, changes=dict(changes))
     )
-
-
-def _flush() -> None:
-    try:
-        db.flush()  # the version columns catch a save that raced past check_version
-    except StaleDataError as exc:
-        raise StaleRecord() from exc
 
 
 def _writable(procurement: Procurement) -> None:
@@ -371,7 +358,7 @@ def update_procurement(
     if "supplier_contact" in changes:
         procurement.attested = bool(attested and cleaned["supplier_contact"])
     procurement.updated_at = utcnow()
-    _flush()
+    flush_versioned()
     if changes.keys() & {"procedure_starts_on", "contract_starts_on", "contract_ends_on"}:
         refresh_due_dates(procurement)
     _history(actor, procurement, "updated", changes)
@@ -467,7 +454,7 @@ def triage(
     status_before = procurement.status
     procurement.status = ProcurementStatus.TRIAGED
     procurement.updated_at = utcnow()
-    _flush()
+    flush_versioned()
     _history(actor, procurement, "triaged", changes)
     audit.record(
         Event.PROCUREMENT_TRIAGED,
@@ -524,7 +511,7 @@ def confirm(
     procurement.confirmed_by_id = actor.id
     procurement.status = ProcurementStatus.CONFIRMED
     procurement.updated_at = utcnow()
-    _flush()
+    flush_versioned()
     summary = _sync_duties(procurement)
     _history(
         actor,
@@ -606,7 +593,7 @@ def _sync_duties(procurement: Procurement) -> dict[str, int]:
             duty.status = DutyStatus.WITHDRAWN
             duty.updated_at = utcnow()
             withdrawn += 1
-    _flush()
+    flush_versioned()
     refresh_due_dates(procurement)
     return {"duties_added": added, "duties_withdrawn": withdrawn, "duties_reopened": reopened}
 
@@ -619,7 +606,7 @@ def refresh_due_dates(procurement: Procurement) -> None:
         due = rules.due_on(duty.kind, dates, prompt)
         if duty.due_on != due:
             duty.due_on = due
-    _flush()
+    flush_versioned()
 
 
 # --- duties -----------------------------------------------------------------------------------
@@ -712,7 +699,7 @@ def update_duty(
     duty.done_by_id = actor.id if status == DutyStatus.DONE else None
     duty.updated_at = utcnow()
     _after_duty_change(procurement, duty)
-    _flush()
+    flush_versioned()
     _history(actor, procurement, f"duty:{duty.kind.value}", changes)
     audit.record(
         Event.PROCUREMENT_DUTY_UPDATED,
@@ -798,7 +785,7 @@ def close(
     status_before = procurement.status
     procurement.status = ProcurementStatus.CLOSED
     procurement.updated_at = utcnow()
-    _flush()
+    flush_versioned()
     _history(
         actor,
         procurement,
@@ -921,7 +908,7 @@ def record_follow_up(
         )
     db.add(run)
     procurement.updated_at = utcnow()
-    _flush()
+    flush_versioned()
     _history(
         actor,
         procurement,
@@ -962,7 +949,7 @@ def update_action(
         action.status, action.done_on, action.done_by_id = ActionStatus.DONE, done_on, actor.id
     else:
         action.status, action.done_on, action.done_by_id = ActionStatus.OPEN, None, None
-    _flush()
+    flush_versioned()
     _history(actor, procurement, "follow_up_action", {"status": [None, action.status.value]})
     audit.record(
         Event.PROCUREMENT_ACTION_UPDATED,

@@ -26,7 +26,6 @@ from typing import Any, Final
 
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.orm.exc import StaleDataError
 
 from sakskydd import audit, versioned_lists
 from sakskydd.accounts.models import User
@@ -34,11 +33,20 @@ from sakskydd.analyses.models import SecurityAnalysis
 from sakskydd.audit.tags import Event
 from sakskydd.crypto.fields import blind_index
 from sakskydd.db import utcnow
+from sakskydd.deadlines import local_today
 from sakskydd.extensions import db
 from sakskydd.identifiers import IdentifierError, normalise_personnummer
 from sakskydd.organisations.models import Operator, OrgUnit
-from sakskydd.organisations.rules import LOCAL_TIMEZONE
-from sakskydd.records import DomainError, StaleRecord, check_free_text, check_version, clean_text
+from sakskydd.records import (
+    DomainError,
+    apply_changes,
+    check_free_text,
+    check_version,
+    clean_text,
+    flush_versioned,
+    plain_value,
+    track_changes,
+)
 from sakskydd.vetting import rules
 from sakskydd.vetting.models import (
     CaseStatus,
@@ -100,23 +108,12 @@ class CaseClosed(DomainError):
         super().__init__("Ärendet är avslutat och kan inte ändras.")
 
 
-def local_today() -> dt.date:
-    return dt.datetime.now(LOCAL_TIMEZONE).date()
-
-
 def _settings() -> Any:
     return current_app.config["SAKSKYDD_SETTINGS"]
 
 
 def _ceiling() -> int:
     return int(_settings().max_classification)
-
-
-def _flush() -> None:
-    try:
-        db.flush()  # the version columns catch a save that raced past check_version
-    except StaleDataError as exc:
-        raise StaleRecord() from exc
 
 
 def _text(values: Mapping[str, Any], name: str, *, required: str | None = None) -> Any:
@@ -208,7 +205,7 @@ def create_position(
     cleaned = _clean_position(unit.id, values, today or local_today())
     position = Position(unit_id=unit.id, created_by_id=actor.id, **cleaned)
     db.add(position)
-    _flush()
+    flush_versioned()
     audit.record(
         Event.VETTING_POSITION_CREATED,
         target=position,
@@ -230,13 +227,11 @@ def update_position(
     placement means a new case). Returns the changed names."""
     check_version(position, version)
     cleaned = _clean_position(position.unit_id, values, today or local_today())
-    changed = [name for name, value in cleaned.items() if getattr(position, name) != value]
+    changed = apply_changes(position, cleaned)
     if not changed:
         return []
-    for name in changed:
-        setattr(position, name, cleaned[name])
     position.updated_at = utcnow()
-    _flush()
+    flush_versioned()
     audit.record(Event.VETTING_POSITION_UPDATED, target=position, changed=changed)
     return changed
 
@@ -291,7 +286,7 @@ def open_case(
     for kind in rules.steps_for(position.security_class):
         case.steps.append(VettingStep(unit_id=unit.id, kind=kind, position=rules.STEP_ORDER.index(kind)))
     db.add(case)
-    _flush()
+    flush_versioned()
     _history(
         actor, case, "opened", {"person_name": None, "personnummer": None, "position_id": str(position.id)}
     )
@@ -380,18 +375,16 @@ def update_step(
         row, _topics = current_interview_template(case.unit.operator_id)
         template_id = row.id if row is not None else None
     new = {"status": status, "done_on": done_on, "reference": reference, "control_reason": reason}
-    changes = {k: [_plain(getattr(step, k)), _plain(v)] for k, v in new.items() if getattr(step, k) != v}
+    changes = track_changes(step, new, ())
     if not changes:
         return False
-    for name, value in new.items():
-        setattr(step, name, value)
     step.done_by_id = actor.id if done else None
     step.template_id = template_id
     step.updated_at = utcnow()
     if step.kind == StepKind.REGISTER_CHECK_ANSWERED:
         case.checked_on = done_on
     case.updated_at = utcnow()
-    _flush()
+    flush_versioned()
     _history(actor, case, f"step:{step.kind.value}", changes)
     audit.record(
         Event.VETTING_STEP_UPDATED,
@@ -400,12 +393,6 @@ def update_step(
         detail={"step": step.kind.value, "status": status.value},
     )
     return True
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return getattr(value, "value", value)
 
 
 def decide(
@@ -445,7 +432,7 @@ def decide(
     case.decided_by_id = actor.id
     case.status = CaseStatus.DECIDED
     case.updated_at = utcnow()
-    _flush()
+    flush_versioned()
     _history(
         actor, case, "decided", {"decision": [None, chosen.value], "decided_on": case.decided_on.isoformat()}
     )
@@ -483,7 +470,7 @@ def confirm_decision(
         case.decided_on = None
         case.decision_reference = None
     case.updated_at = utcnow()
-    _flush()
+    flush_versioned()
     _history(actor, case, "confirmed" if confirm else "sent_back", {"decision": decision.value})
     audit.record(
         Event.VETTING_DECISION_CONFIRMED,
@@ -520,7 +507,7 @@ def add_note(
     )
     note.text = body
     case.notes.append(note)
-    _flush()
+    flush_versioned()
     _history(actor, case, "note", {"text": None})
     audit.record(Event.VETTING_NOTE_ADDED, target=case, changed=["note"])
     return note
@@ -553,12 +540,12 @@ def record_recheck(
     before = case.checked_on
     case.checked_on = day
     case.updated_at = utcnow()
-    _flush()
+    flush_versioned()
     _history(
         actor,
         case,
         "rechecked",
-        {"checked_on": [_plain(before), _plain(day)], "reference": ref},
+        {"checked_on": [plain_value(before), plain_value(day)], "reference": ref},
     )
     audit.record(Event.VETTING_RECHECKED, target=case, changed=["checked_on"])
 
@@ -602,10 +589,10 @@ def end_case(
         raise DomainError("Ange avanmälans diarienummer.")
     if deregistered is not None and not needs_deregistration(case):
         raise DomainError("Ingen registerkontroll är begärd i ärendet, så ingen avanmälan behövs.")
-    changes = {"left_on": [_plain(case.left_on), _plain(left)]}
+    changes = {"left_on": [plain_value(case.left_on), plain_value(left)]}
     case.left_on = left
     if deregistered is not None:
-        changes["deregistered_on"] = [_plain(case.deregistered_on), _plain(deregistered)]
+        changes["deregistered_on"] = [plain_value(case.deregistered_on), plain_value(deregistered)]
         case.deregistered_on = deregistered
         case.deregistration_reference = ref
     closes = not needs_deregistration(case) or case.deregistered_on is not None
@@ -614,7 +601,7 @@ def end_case(
         case.closed_on = max(d for d in (left, case.deregistered_on) if d is not None)
         changes["status"] = ["open", CaseStatus.CLOSED.value]
     case.updated_at = utcnow()
-    _flush()
+    flush_versioned()
     _history(actor, case, "ended", changes)
     audit.record(Event.VETTING_ENDED, target=case, changed=sorted(changes), detail={"closed": closes})
     return closes
