@@ -18,13 +18,14 @@ floor, so the work around them is kept small.
 * The Merkle tree is built a perfect subtree at a time (MerkleAccumulator.extend).
 * The garbage collector is paused while verifying: the rows make no reference cycles, and
   its passes over many short-lived tuples cost about a tenth of the time.
-* With a verification_pool(), the seq range is cut into chunks verified by forked worker
-  processes. A worker checks everything inside its chunk but takes the chunk's first row
-  on trust for its seq and entry hash; the parent links the chunks in order (the first row
-  must follow the previous chunk's last), compares the checkpoints with the Merkle subtrees
-  the workers return, and reports the first failure in seq order. A chunk that does not
-  link, or whose worker raised, is verified again in the parent from the state where the
-  chunk before it ended, so every failure is found and worded as in one pass.
+* With a verification_pool(), the seq range is cut into chunks verified by worker
+  processes (forked, or from a forkserver in a threaded process). A worker checks
+  everything inside its chunk but takes the chunk's first row on trust for its seq and
+  entry hash; the parent links the chunks in order (the first row must follow the previous
+  chunk's last), compares the checkpoints with the Merkle subtrees the workers return, and
+  reports the first failure in seq order. A chunk that does not link, or whose worker
+  raised, is verified again in the parent from the state where the chunk before it ended,
+  so every failure is found and worded as in one pass.
 """
 
 from __future__ import annotations
@@ -559,24 +560,31 @@ def _conclude(
 
 @contextlib.contextmanager
 def verification_pool(workers: int | None = None) -> Iterator[Pool | None]:
-    """Worker processes for verify_database() and verify_export(), forked when entering.
+    """Worker processes for verify_database() and verify_export(), started when entering.
 
-    Forking is what makes workers cheap to start (they inherit the loaded modules), and
-    also why two rules hold: enter it while this process has no open database connection
-    (a child must not inherit one; SQLite keeps its locks per process; the CLI disposes its
-    engine's pool first), and only in a single-threaded process (other threads' locks would
-    stay locked in the children). The workers open their own connections.
+    In a single-threaded process the workers are forked: cheap to start, since they inherit
+    the loaded modules. Enter it while this process has no open database connection (a
+    child must not inherit one; SQLite keeps its locks per process; the CLI disposes its
+    engine's pool first). In a process with other threads, counted by the operating system
+    (threads started through `_thread`, as pytest-xdist's execnet does, are invisible to
+    `threading`), a fork would copy their held locks, still locked, into the children and
+    hang them; there the workers come from a fresh single-threaded "forkserver" process
+    instead. The workers open their own connections; every task carries what it needs.
 
     Yields None, meaning "verify in this process", for fewer than two workers (default: the
-    CPUs this process may use), in a process with other threads, or where processes cannot
-    be forked. Leaving it stops the workers.
+    CPUs this process may use) or where neither start method exists. Leaving it stops the
+    workers.
     """
     if workers is None:
         workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if workers < 2 or threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
+    method = worker_start_method()
+    if workers < 2 or method is None:
         yield None
         return
-    pool = multiprocessing.get_context("fork").Pool(workers, initializer=gc.disable)
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
+        context.set_forkserver_preload([__name__])  # the server imports this module once
+    pool = context.Pool(workers, initializer=gc.disable)
     try:
         yield pool
     except BaseException:
@@ -584,6 +592,22 @@ def verification_pool(workers: int | None = None) -> Iterator[Pool | None]:
         raise
     pool.close()  # let the workers finish and close their database connections
     pool.join()
+
+
+def os_thread_count() -> int:
+    """The threads of this process as the operating system counts them."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:  # no /proc: what `threading` knows is the best there is
+        return threading.active_count()
+
+
+def worker_start_method() -> str | None:
+    """The start method for worker processes: fork if single-threaded, else forkserver."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and os_thread_count() == 1:
+        return "fork"
+    return "forkserver" if "forkserver" in methods else None
 
 
 @dataclass

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import _thread
 import hashlib
 import hmac
 import json
+import os
 import stat
 import threading
 import uuid
@@ -705,15 +707,32 @@ def test_audit_cli_verify_with_workers(
     assert "bruten vid seq 30" in refused.output
 
 
-def test_no_workers_when_they_would_not_help_or_could_not_be_forked_safely():
+def test_no_workers_when_they_would_not_help():
     with verification_pool(1) as pool:
         assert pool is None
-    stop = threading.Event()
-    other = threading.Thread(target=stop.wait)
-    other.start()
+
+
+def test_a_threaded_process_gets_its_workers_from_a_forkserver():
+    """A fork would copy another thread's held locks into the children, still locked.
+
+    The thread is started the way pytest-xdist's execnet starts its own, through `_thread`,
+    which `threading.active_count()` does not see: that is how a forked pool once hung.
+    """
+    started, stop = threading.Event(), threading.Event()
+
+    def wait() -> None:
+        started.set()
+        stop.wait()
+
+    before = verify_module.os_thread_count()
+    _thread.start_new_thread(wait, ())
+    started.wait()
     try:
+        assert verify_module.os_thread_count() == before + 1
+        assert verify_module.worker_start_method() == "forkserver"
         with verification_pool(2) as pool:
-            assert pool is None  # another thread's locks would stay locked in the children
+            assert pool is not None
+            worker = pool.apply(os.getpid)
+        assert worker != os.getpid()  # the work ran in another process
     finally:
         stop.set()
-        other.join()
