@@ -206,10 +206,11 @@ def _register_blueprints(app: Flask) -> None:
     from sakskydd.authz import enforcement
     from sakskydd.organisations.views import units
     from sakskydd.procurements.views import procurements
+    from sakskydd.vetting.views import vetting
     from sakskydd.web.views import health, main
 
     enforcement.init_app(app)
-    for blueprint in (health, auth, main, account, admin, units, analyses, assets, procurements):
+    for blueprint in (health, auth, main, account, admin, units, analyses, assets, procurements, vetting):
         app.register_blueprint(blueprint)
     from sakskydd.accounts.views import init_login
 

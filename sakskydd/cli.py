@@ -1,4 +1,4 @@
-"""The `sakskydd` command: init, demo, serve, users, keys, audit, policies, reminders."""
+"""The `sakskydd` command: init, demo, serve, users, keys, audit, policies, reminders, retention."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def register_commands(app: Flask) -> None:
     from sakskydd.audit.cli import audit as audit_group
     from sakskydd.crypto.cli import keys as keys_group
 
-    for group in (audit_group, keys_group, users, operators, reminders):
+    for group in (audit_group, keys_group, users, operators, reminders, retention):
         if group.name not in app.cli.commands:
             app.cli.add_command(group)
 
@@ -294,6 +294,69 @@ def reminders_run(dry_run: bool) -> None:
         raise click.ClickException(
             f"{result.failed} påminnelser kunde inte skickas; de skickas vid nästa körning."
         )
+
+
+retention = AppGroup(
+    "retention",
+    help=(
+        "Gallring: personuppgifter i avslutade säkerhetsprövningsärenden förstörs när "
+        "gallringsfristen har gått ut."
+    ),
+)
+
+
+def _cases(count: int) -> str:
+    return f"{count} ärende" if count == 1 else f"{count} ärenden"
+
+
+@retention.command("run")
+@click.option("--dry-run", is_flag=True, help="Visa vad som skulle gallras utan att ändra något.")
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    hidden=True,
+    help="Kör som om det vore detta datum (ÅÅÅÅ-MM-DD); för tester.",
+)
+def retention_run(dry_run: bool, today: Any) -> None:
+    """Gallra säkerhetsprövningsärenden vars gallringsfrist har gått ut.
+
+    Avslutade ärenden gallras SAKSKYDD_RETENTION_VETTING_CLOSED_DAYS dagar efter att de
+    avslutades, ej godkända SAKSKYDD_RETENTION_VETTING_NOT_APPROVED_DAYS dagar efter beslutet.
+    Namn, personnummer och uppföljningsanteckningar förstörs; ärendet finns kvar med enhet,
+    säkerhetsklass, status och datum, så statistiken är oförändrad. Varje gallrat ärende får en
+    händelse i granskningsloggen. Kommandot kan köras om: det som redan är gallrat hoppas över.
+
+    SQLite: det raderade skrivs över med nollor (secure_delete) och WAL-filen töms efter
+    gallringen. PostgreSQL: de gamla radversionerna finns kvar i tabellfilerna tills VACUUM har
+    körts (autovacuum eller driftens egen VACUUM efter gallringen).
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from sakskydd.deadlines import local_today
+    from sakskydd.vetting.retention import dispose, plan_disposals
+
+    day = today.date() if today is not None else local_today()
+    planned = plan_disposals(day, current_app.config["SAKSKYDD_SETTINGS"])
+    if dry_run:
+        for item in planned:
+            click.echo(
+                f"{item.case_id}: {item.rule}, avslutat {item.closed_on.isoformat()}, "
+                f"gallras från {item.due_on.isoformat()}"
+            )
+        click.echo(f"Torrkörning: {_cases(len(planned))} skulle gallras. Inget har ändrats.")
+        return
+    try:
+        disposed = dispose(planned, day)
+    except SQLAlchemyError as exc:
+        # Not the message: it can carry the statement's parameters.
+        raise click.ClickException(
+            f"Gallringen avbröts ({type(exc).__name__}). Det som redan gallrats är sparat; "
+            "kör kommandot igen."
+        ) from None
+    click.echo(f"{_cases(disposed)} gallrade")
+    if disposed < len(planned):
+        click.echo(f"{_cases(len(planned) - disposed)} hade ändrats under körningen och gallras inte nu.")
 
 
 _attach_static_groups()

@@ -86,6 +86,12 @@ class Settings:
     prompt_duty_days: int = 7  # "utan dröjsmål": the deadline of a procurement's prompt duties
     # Supplier follow-up every N months at SUA nivå 1, 2, 3 and for a säkerhetsskyddsöverenskommelse.
     follow_up_months: tuple[int, int, int, int] = (6, 12, 12, 24)
+    # Omkontroll of klass 1 and 2 every N years (säkerhetsskyddsförordningen: at least every fifth).
+    vetting_recheck_years: int = 5
+    # Retention (gallring) per record type: days after a vetting case closed before its personal
+    # data is destroyed (the city archive authority sets the values).
+    retention_vetting_closed_days: int = 5 * 365
+    retention_vetting_not_approved_days: int = 365
 
     @property
     def is_production(self) -> bool:
@@ -137,6 +143,13 @@ class Settings:
             notice_reminder_days=_int(get("NOTICE_REMINDER_DAYS"), 7, "NOTICE_REMINDER_DAYS"),
             prompt_duty_days=_int(get("PROMPT_DUTY_DAYS"), 7, "PROMPT_DUTY_DAYS"),
             follow_up_months=_months(get("FOLLOW_UP_MONTHS"), "FOLLOW_UP_MONTHS"),
+            vetting_recheck_years=_int(get("VETTING_RECHECK_YEARS"), 5, "VETTING_RECHECK_YEARS"),
+            retention_vetting_closed_days=_int(
+                get("RETENTION_VETTING_CLOSED_DAYS"), 5 * 365, "RETENTION_VETTING_CLOSED_DAYS"
+            ),
+            retention_vetting_not_approved_days=_int(
+                get("RETENTION_VETTING_NOT_APPROVED_DAYS"), 365, "RETENTION_VETTING_NOT_APPROVED_DAYS"
+            ),
         )
         if environment in ("demo", "test") and not settings.secret_key:
             settings.secret_key = _instance_secret(instance_path)
@@ -162,6 +175,16 @@ class Settings:
             raise ConfigError(
                 "SAKSKYDD_FOLLOW_UP_MONTHS must be four numbers 1–36 (nivå 1, 2, 3, överenskommelse)"
             )
+        if not 1 <= self.vetting_recheck_years <= 5:
+            raise ConfigError(
+                "SAKSKYDD_VETTING_RECHECK_YEARS must be 1–5: klass 1 and 2 are re-checked at least "
+                "every fifth year"
+            )
+        if not (
+            1 <= self.retention_vetting_closed_days <= 36500
+            and 1 <= self.retention_vetting_not_approved_days <= 36500
+        ):
+            raise ConfigError("SAKSKYDD_RETENTION_VETTING_*_DAYS must be 1–36500 days")
         if self.is_production:
             if len(self.secret_key) < 32 or _secret_entropy_bits(self.secret_key) < 128:
                 raise ConfigError(

@@ -1,11 +1,12 @@
-"""Every due date and overdue item, computed from the rules in one place (DOMAIN.md §1, §2).
+"""Every due date and overdue item, computed from the rules in one place (DOMAIN.md §1, §2, §4).
 
 Two layers:
 - the rules: plain functions over plain values (the `*Facts` dataclasses), no database and no
   Flask, tested exhaustively in tests/unit/test_deadlines.py;
 - the gathering: `due_items_for_user` reads the facts of the units a user reaches with a fixed
   number of SQL statements (batched over the scope subqueries of organisations/scope.py,
-  whatever the number of units) and applies the rules.
+  whatever the number of units) and applies the rules; `vetting_items` does the same for the
+  vetting cases of any scope of units, in one statement.
 
 An item is overdue when its due date is before today. Dates are the city's calendar
 (Europe/Stockholm): timestamps are turned into local dates before any rule sees them.
@@ -24,8 +25,12 @@ from typing import TYPE_CHECKING, Any, Final
 from sakskydd.config import ANALYSIS_INTERVAL_CEILING_MONTHS
 from sakskydd.organisations.models import Applicability, AppointmentRole
 from sakskydd.organisations.rules import LOCAL_TIMEZONE, missing_roles
+from sakskydd.vetting.models import CaseStatus
+from sakskydd.vetting.rules import DEFAULT_RECHECK_YEARS, SecurityClass, deregistration_due, recheck_due
 
 if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement, Select
+
     from sakskydd.accounts.models import User
     from sakskydd.config import Settings
 
@@ -52,6 +57,9 @@ class ItemKind(enum.StrEnum):
     PROCUREMENT_DUTY = "procurement_duty"
     SUPPLIER_FOLLOW_UP = "supplier_follow_up"
     FOLLOW_UP_ACTION = "follow_up_action"
+    VETTING_CONFIRM = "vetting_confirm"
+    VETTING_DEREGISTRATION = "vetting_deregistration"
+    VETTING_RECHECK = "vetting_recheck"
 
 
 # Findings that are due from the day they arise: reminded once, not again when overdue.
@@ -68,8 +76,12 @@ _KIND_ORDER: Final = {
     ItemKind.PROCUREMENT_DUTY: 7,
     ItemKind.SUPPLIER_FOLLOW_UP: 8,
     ItemKind.FOLLOW_UP_ACTION: 9,
+    ItemKind.VETTING_CONFIRM: 10,
+    ItemKind.VETTING_DEREGISTRATION: 11,
+    ItemKind.VETTING_RECHECK: 12,
 }
-# The samordnare is expected to confirm or override a procurement's triage within this many days.
+# The samordnare is expected to confirm or override a procurement's triage within this many days;
+# a vetting beslut is confirmed (or sent back) by a second samordnare/ersättare within as many.
 CONFIRM_PERIOD_DAYS: Final = 14
 
 
@@ -85,6 +97,10 @@ class Rules:
     notice_reminder_days: int = 7
     # Supplier follow-up every N months at SUA nivå 1, 2, 3 and for an överenskommelse.
     follow_up_months: tuple[int, int, int, int] = (6, 12, 12, 24)
+    # Omkontroll of klass 1 and 2 every N years after the last registerkontroll.
+    vetting_recheck_years: int = DEFAULT_RECHECK_YEARS
+    # "Utan dröjsmål": the avanmälan of a registerkontroll this many days after the person left.
+    prompt_duty_days: int = 7
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Rules:
@@ -93,6 +109,8 @@ class Rules:
             reminder_lead_days=settings.reminder_lead_days,
             notice_reminder_days=settings.notice_reminder_days,
             follow_up_months=settings.follow_up_months,
+            vetting_recheck_years=settings.vetting_recheck_years,
+            prompt_duty_days=settings.prompt_duty_days,
         )
 
     def follow_up_cadence(self, outcome: str) -> int | None:
@@ -199,12 +217,37 @@ class ActionFacts:
 
 
 @dataclass(frozen=True)
+class VettingCaseFacts:
+    """A säkerhetsprövning case, without the person: never a name or personnummer here.
+
+    `status` and `security_class` are the case's (vetting.models.CaseStatus, rules.SecurityClass);
+    `register_check_requested`: the REGISTER_CHECK_REQUESTED step is done (so leaving the
+    position calls for an avanmälan, vetting.services.needs_deregistration).
+    """
+
+    case_id: uuid.UUID
+    unit_id: uuid.UUID
+    status: CaseStatus
+    security_class: SecurityClass
+    checked_on: dt.date | None = None
+    left_on: dt.date | None = None
+    deregistered_on: dt.date | None = None
+    decided_on: dt.date | None = None
+    decided_by_id: uuid.UUID | None = None
+    register_check_requested: bool = False
+    position_title: str = ""
+    unit_name: str = ""
+    anonymised_on: dt.date | None = None  # the retention run destroyed the personal data
+
+
+@dataclass(frozen=True)
 class DueItem:
     """One to-do: what (kind, subject), for which unit, due when, and the key of its Swedish text.
 
     `params` holds the values the text needs (names, dates, labels' keys); never free text
-    beyond neutral titles. `analysis_id` is the record a link opens when it is not the subject
-    (the analysis a measure belongs to).
+    beyond neutral titles, and never a person's name or personnummer. `analysis_id` is the
+    record a link opens when it is not the subject (the analysis a measure belongs to);
+    `vetting_case_id` the vetting case an item is about.
     """
 
     kind: ItemKind
@@ -216,6 +259,7 @@ class DueItem:
     params: Mapping[str, Any] = field(default_factory=dict)
     analysis_id: uuid.UUID | None = None
     procurement_id: uuid.UUID | None = None
+    vetting_case_id: uuid.UUID | None = None
 
 
 # --- calendar ------------------------------------------------------------------------------------
@@ -254,6 +298,7 @@ def _item(
     params: Mapping[str, Any],
     analysis_id: uuid.UUID | None = None,
     procurement_id: uuid.UUID | None = None,
+    vetting_case_id: uuid.UUID | None = None,
 ) -> DueItem:
     return DueItem(
         kind,
@@ -265,6 +310,7 @@ def _item(
         params,
         analysis_id,
         procurement_id,
+        vetting_case_id,
     )
 
 
@@ -497,6 +543,76 @@ def action_item(action: ActionFacts, today: dt.date) -> DueItem:
     )
 
 
+# Cases in these states hold a person who left the position before the case could close.
+_DEREGISTRATION_STATUSES: Final = frozenset({CaseStatus.IN_PROGRESS, CaseStatus.DECIDED, CaseStatus.APPROVED})
+
+
+def _vetting_item(
+    case: VettingCaseFacts, kind: ItemKind, due_on: dt.date, today: dt.date, **dates: dt.date
+) -> DueItem:
+    """The item of a case: the position title, class and unit name, and the dates; no person."""
+    params: dict[str, Any] = {
+        "position": case.position_title,
+        "klass": SecurityClass(case.security_class).value,
+        "unit": case.unit_name,
+    }
+    params.update({name: day.isoformat() for name, day in dates.items()})
+    return _item(
+        kind, case.unit_id, case.case_id, due_on, today, kind.value, params, vetting_case_id=case.case_id
+    )
+
+
+def vetting_recheck_item(case: VettingCaseFacts, today: dt.date, rules: Rules) -> DueItem | None:
+    """Omkontroll: an approved person still in a klass 1 or 2 position is re-checked
+    `vetting_recheck_years` after the last registerkontroll (rules.recheck_due)."""
+    if case.anonymised_on is not None or case.status != CaseStatus.APPROVED or case.left_on is not None:
+        return None
+    due_on = recheck_due(SecurityClass(case.security_class), case.checked_on, rules.vetting_recheck_years)
+    if due_on is None or case.checked_on is None:
+        return None
+    return _vetting_item(case, ItemKind.VETTING_RECHECK, due_on, today, checked_on=case.checked_on)
+
+
+def vetting_deregistration_item(case: VettingCaseFacts, today: dt.date, rules: Rules) -> DueItem | None:
+    """Avanmälan: the person left the position, a registerkontroll was requested and its
+    avanmälan is not recorded yet (the case stays open until it is): due `prompt_duty_days`
+    after leaving (rules.deregistration_due)."""
+    if (
+        case.anonymised_on is not None
+        or case.status not in _DEREGISTRATION_STATUSES
+        or not case.register_check_requested
+        or case.deregistered_on is not None
+    ):
+        return None
+    due_on = deregistration_due(case.left_on, rules.prompt_duty_days)
+    if due_on is None or case.left_on is None:
+        return None
+    return _vetting_item(case, ItemKind.VETTING_DEREGISTRATION, due_on, today, left_on=case.left_on)
+
+
+def vetting_confirm_item(case: VettingCaseFacts, today: dt.date) -> DueItem | None:
+    """A beslut waits for the second person's confirmation for CONFIRM_PERIOD_DAYS. Who may
+    see it (not the one who took it) is for `vetting_case_items` to say."""
+    if case.anonymised_on is not None or case.status != CaseStatus.DECIDED or case.decided_on is None:
+        return None
+    due_on = case.decided_on + dt.timedelta(days=CONFIRM_PERIOD_DAYS)
+    return _vetting_item(case, ItemKind.VETTING_CONFIRM, due_on, today, decided_on=case.decided_on)
+
+
+def vetting_case_items(
+    case: VettingCaseFacts, today: dt.date, rules: Rules, *, viewer_id: uuid.UUID | None = None
+) -> list[DueItem]:
+    """Every item of one case. With `viewer_id` (the samordnare/ersättare the list is for):
+    without the confirmation of a beslut the viewer took (the two-person rule)."""
+    items = [
+        vetting_recheck_item(case, today, rules),
+        vetting_deregistration_item(case, today, rules),
+    ]
+    if viewer_id is None or case.decided_by_id != viewer_id:
+        items.append(vetting_confirm_item(case, today))
+    return [item for item in items if item is not None]
+
+
 def unit_items(
     unit: UnitFacts, today: dt.date, rules: Rules, *, coordinator: bool = True, chef: bool = False
 ) -> list[DueItem]:
@@ -555,6 +671,8 @@ def reminder_stage(item: DueItem, today: dt.date, rules: Rules) -> str | None:
 
 def link_target(item: DueItem) -> tuple[str, dict[str, str]]:
     """The endpoint and URL arguments of the page where the item is dealt with."""
+    if item.vetting_case_id is not None:
+        return "vetting.case", {"case_id": str(item.vetting_case_id)}
     if item.kind == ItemKind.NOTICE_UNACKNOWLEDGED:
         return "assets.notice", {"notice_id": str(item.subject_id)}
     if item.procurement_id is not None:
@@ -575,16 +693,98 @@ def _enum(enum_type: type[enum.Enum], value: Any) -> Any:
     return enum_type[text] if text in enum_type.__members__ else enum_type(text)
 
 
+def _vetting_candidates() -> ColumnElement[bool]:
+    """SQL: the cases that may have an item (a superset of what the vetting rules keep): not
+    anonymised, and decided or approved, or in progress with a person who left."""
+    from sqlalchemy import and_, or_
+
+    from sakskydd.vetting.models import VettingCase
+
+    return and_(
+        VettingCase.anonymised_on.is_(None),
+        or_(
+            VettingCase.status.in_((CaseStatus.DECIDED, CaseStatus.APPROVED)),
+            and_(VettingCase.status == CaseStatus.IN_PROGRESS, VettingCase.left_on.is_not(None)),
+        ),
+    )
+
+
+def vetting_items(
+    unit_scope: Select[Any], today: dt.date, rules: Rules, *, user_id: uuid.UUID | None = None
+) -> list[DueItem]:
+    """The vetting items (omkontroll, avanmälan, a beslut to confirm) of every case in the units
+    of `unit_scope` (a SELECT of unit ids, e.g. organisations.scope.coordinated_unit_ids), in
+    one SQL statement. With `user_id`: without the confirmations of the beslut that user took.
+
+    The scope decides who sees what: the items name the position, class and unit (never the
+    person), meant for the unit's samordnare/ersättare; anyone else gets counts at most.
+    """
+    from sqlalchemy import exists, select
+
+    from sakskydd.extensions import db
+    from sakskydd.organisations.models import OrgUnit
+    from sakskydd.vetting.models import Position, StepStatus, VettingCase, VettingStep
+    from sakskydd.vetting.rules import StepKind
+
+    requested = exists().where(
+        VettingStep.case_id == VettingCase.id,
+        VettingStep.kind == StepKind.REGISTER_CHECK_REQUESTED,
+        VettingStep.status == StepStatus.DONE,
+    )
+    items: list[DueItem] = []
+    for row in db.execute(
+        select(
+            VettingCase.id,
+            VettingCase.unit_id,
+            VettingCase.status,
+            VettingCase.security_class,
+            VettingCase.checked_on,
+            VettingCase.left_on,
+            VettingCase.deregistered_on,
+            VettingCase.decided_on,
+            VettingCase.decided_by_id,
+            VettingCase.anonymised_on,
+            requested.label("register_check_requested"),
+            Position.title,
+            OrgUnit.name,
+        )
+        .join(Position, Position.id == VettingCase.position_id)
+        .join(OrgUnit, OrgUnit.id == VettingCase.unit_id)
+        # correlate(None): the scope is an IN-subquery of a statement over org_unit.
+        .where(VettingCase.unit_id.in_(unit_scope.correlate(None)), _vetting_candidates())
+    ):
+        facts = VettingCaseFacts(
+            case_id=row.id,
+            unit_id=row.unit_id,
+            status=_enum(CaseStatus, row.status),
+            security_class=_enum(SecurityClass, row.security_class),
+            checked_on=row.checked_on,
+            left_on=row.left_on,
+            deregistered_on=row.deregistered_on,
+            decided_on=row.decided_on,
+            decided_by_id=row.decided_by_id,
+            register_check_requested=bool(row.register_check_requested),
+            position_title=row.title,
+            unit_name=row.name,
+            anonymised_on=row.anonymised_on,
+        )
+        items += vetting_case_items(facts, today, rules, viewer_id=user_id)
+    return items
+
+
 def due_items_for_user(user: User, today: dt.date, *, rules: Rules | None = None) -> list[DueItem]:
     """The user's to-do list, sorted by due date.
 
-    samordnare/ersättare: every item of their units; chef: the findings of their operators'
-    units and the submitted analyses waiting for review; everyone: their own unacknowledged
-    holder notices; procurement items (_procurement_items). Records marked above the user's
-    clearance are left out. At most nine SQL statements, whatever the number of units.
+    samordnare/ersättare: every item of their units, the vetting items too (vetting_items: not
+    the confirmation of a beslut they took themselves); chef: the findings of their operators'
+    units and the submitted analyses waiting for review (never a vetting item: the chef sees
+    counts elsewhere, not people); everyone: their own unacknowledged holder notices;
+    procurement items (_procurement_items). Records marked above the user's clearance are left
+    out. At most ten SQL statements, whatever the number of units (nine when none of the
+    user's units has a vetting case that may have an item).
     """
     from flask import current_app
-    from sqlalchemy import func, select
+    from sqlalchemy import exists, func, select
     from sqlalchemy.orm import aliased
 
     from sakskydd.analyses.models import AnalysisStatus, Measure, MeasureStatus, SecurityAnalysis
@@ -592,6 +792,7 @@ def due_items_for_user(user: User, today: dt.date, *, rules: Rules | None = None
     from sakskydd.extensions import db
     from sakskydd.organisations.models import ApplicabilityAssessment, Appointment, OrgUnit, RevisionTrigger
     from sakskydd.organisations.scope import chef_unit_ids, coordinated_unit_ids
+    from sakskydd.vetting.models import VettingCase
 
     rules = rules or Rules.from_settings(current_app.config["SAKSKYDD_SETTINGS"])
     # correlate(None): these run as IN-subqueries of statements over org_unit, and must not be
@@ -622,6 +823,8 @@ def due_items_for_user(user: User, today: dt.date, *, rules: Rules | None = None
             .where(SecurityAnalysis.unit_id == OrgUnit.id, approved)
             .scalar_subquery()
             .label("last_approved_at"),
+            # Whether the vetting statement is needed at all.
+            exists().where(VettingCase.unit_id == OrgUnit.id, _vetting_candidates()).label("has_vetting"),
         ).where(OrgUnit.is_active.is_(True), in_scope)
     ).all()
 
@@ -748,6 +951,9 @@ def due_items_for_user(user: User, today: dt.date, *, rules: Rules | None = None
                         today,
                     )
                 )
+
+        if any(row.is_coordinated and row.has_vetting for row in unit_rows):
+            items += vetting_items(coordinated_unit_ids(user.id), today, rules, user_id=user.id)
 
     items += _procurement_items(user, today, rules)
     for row in db.execute(

@@ -28,6 +28,7 @@ from sakskydd.analyses.models import (
 from sakskydd.assets.models import AssetHolder, AssetStatus, AssetType, ProtectedAsset
 from sakskydd.classification import DamageLevel
 from sakskydd.demo_procurements import load_procurements
+from sakskydd.demo_vetting import load_vetting
 from sakskydd.extensions import db
 from sakskydd.organisations.models import (
     Applicability,
@@ -140,11 +141,13 @@ def load_casework(
     )
     db.flush()
     procurements = load_procurements(culture, users["upphandlare"], samordnare, local_today())
+    vetting = load_vetting(culture, samordnare, ersattare, local_today())
     return {
         "assessments": assessments,
         "assets": len(assets),
         "analyses": analyses,
         "procurements": procurements,
+        "vetting_cases": vetting,
     }
 
 

@@ -3,9 +3,10 @@
 Each active user who can have items (a samordnare, ersättare or chef assignment, or an open
 holder notice) gets their to-do list from sakskydd.deadlines; every item whose reminder stage
 (deadlines.reminder_stage) has not been sent to them yet is reminded. One e-mail per user and
-run lists the new reminders, with links and without free text (no unit, analysis or asset
-names): the details are behind the login. The SentReminder rows are the in-app record (the
-home page shows "Påmind" on those items) and make a second run send nothing new.
+run lists the new reminders, with links and without free text (no unit, analysis, asset or
+position names, never a person's name or personnummer): the details are behind the login.
+The SentReminder rows are the in-app record (the home page shows "Påmind" on those items) and
+make a second run send nothing new.
 
 Per user: insert the SentReminder rows (and count the holder-notice reminders) and flush, send
 the e-mail, commit. A failed send rolls the user's rows back, so the next run tries again; a
@@ -46,6 +47,7 @@ from sakskydd.extensions import db
 from sakskydd.notifications.mail import send_mail
 from sakskydd.notifications.models import SentReminder
 from sakskydd.procurements.rules import DUTY_RULES
+from sakskydd.vetting.rules import CLASS_LABELS
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +144,9 @@ def render_reminder_mail(user: User, reminders: Sequence[PlannedReminder]) -> st
     rows = [{"item": p.item, "stage": p.stage, "link": mail_link(p.item)} for p in reminders]
     # Rendered outside a request: the views' context processors do not run, so the template
     # gets the labels it needs here.
-    return template.render(user=user, reminders=rows, home=mail_link(None), DUTY_RULES=DUTY_RULES)
+    return template.render(
+        user=user, reminders=rows, home=mail_link(None), DUTY_RULES=DUTY_RULES, CLASS_LABELS=CLASS_LABELS
+    )
 
 
 def _record(user_id: uuid.UUID, reminders: Sequence[PlannedReminder]) -> None:

@@ -53,6 +53,8 @@ SORT_LABELS = {
 UNIT_LINKS = {
     "analyses": ("analyses.index", perm.ANALYSIS_LIST),
     "assets": ("assets.index", perm.ASSET_LIST),
+    "positions": ("vetting.positions", perm.VETTING_POSITIONS),
+    "vetting": ("vetting.cases", perm.VETTING_CASES),
 }
 UNIT_ACTIONS = (perm.UNIT_ASSESS, perm.UNIT_APPOINT, perm.UNIT_RECORD_TRIGGER)
 

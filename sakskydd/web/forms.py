@@ -86,13 +86,3 @@ class GuardedForm(SwedishForm):
             self.attested.errors = [*self.attested.errors, ATTESTATION_REQUIRED]
             valid = False
         return valid
-
-    def error_messages(self) -> list[str]:
-        """Every error with its field label, for the summary at the top of the page."""
-        messages = []
-        for field in self:
-            # The attestation's label is a whole sentence; its error says everything on its own.
-            label = "" if field.name == "attested" else field.label.text
-            for error in field.errors:
-                messages.append(f"{label}: {error}" if label else str(error))
-        return messages

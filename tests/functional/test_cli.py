@@ -8,10 +8,13 @@ from sqlalchemy import func, select
 
 from sakskydd.accounts.models import AssignmentStatus, Role, RoleAssignment, User
 from sakskydd.audit.models import AuditEvent
+from sakskydd.deadlines import local_today
 from sakskydd.demo import load_demo
 from sakskydd.extensions import db
+from sakskydd.identifiers import normalise_personnummer
 from sakskydd.organisations.models import Operator, OperatorKind
 from sakskydd.procurements.models import Procurement, ProcurementDuty, ProcurementStatus
+from sakskydd.vetting.models import VettingCase
 
 pytestmark = pytest.mark.db
 
@@ -67,9 +70,19 @@ def test_the_demo_loads_every_kind_of_casework_once_and_keeps_the_trail_whole(ap
     )
     duties = db.scalars(select(ProcurementDuty)).all()
     assert any(d.status.value == "klar" for d in duties) and any(d.status.value == "oppen" for d in duties)
+    # Vetting: five cases in different stages, synthetic checksum-valid personnummer, one closed
+    # long enough ago for the retention run.
+    cases = db.scalars(select(VettingCase)).all()
+    assert sorted(c.status.value for c in cases) == sorted(
+        ["godkand", "pagaende", "beslut_fattat", "godkand", "avslutad"]
+    )
+    today = local_today()
+    assert all(normalise_personnummer(c.personnummer, today=today) == c.personnummer for c in cases)
+    assert all(c.person_name.startswith("Demo ") for c in cases)
     db.close()
     load_demo()
     assert db.scalar(select(func.count()).select_from(Procurement)) == 3
+    assert db.scalar(select(func.count()).select_from(VettingCase)) == 5
     db.close()
     verified = app.test_cli_runner().invoke(args=["audit", "verify", "--jobs", "1"])
     assert verified.exit_code == 0 and "hel" in verified.output

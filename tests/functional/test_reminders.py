@@ -518,3 +518,511 @@ def test_procurement_reminders_go_to_the_right_people_without_names(app, smtp): 
     assert (users["ersattare"], "follow_up_action", "lead") in sent
     assert not any(user == users["chef"] and kind != "procurement_duty" for user, kind, _ in sent)
     assert "Skickade 0 påminnelser" in run(app).output  # once
+
+
+# --- säkerhetsprövning ----------------------------------------------------------------------------
+
+# Synthetic, checksum-valid personnummer (as in test_vetting_services.py); each case names a
+# position in the same unit, so one number serves them all.
+PNR = "19900101-0017"
+VETTING_SECRETS = (
+    PNR,
+    "900101-0017",
+    "199001010017",
+    "Testa Omkontrollsson",
+    "Testa Avanmälsson",
+    "Testa Väntesson",
+    "Testa Beslutsdotter",
+    "Testa Anonymsson",
+    "Testa Slutsson",
+    "Testa Grannsson",
+    "Hemlig befattning",
+    "Socialnämnden Hemlig",
+    "Grannämnden Hemlig",
+)
+VETTING_KINDS = ("vetting_recheck", "vetting_deregistration", "vetting_confirm")
+# The day the reminders run: after every date the services record (none may be in the future).
+RUN = TODAY + dt.timedelta(days=10)
+
+
+def _vetting_position(actor, unit, klass: str, title: str):  # type: ignore[no-untyped-def]
+    from sakskydd.vetting import services
+
+    return services.create_position(
+        actor,
+        unit,
+        {
+            "title": title,
+            "security_class": klass,
+            "decided_on": TODAY - dt.timedelta(days=3000),
+            "decided_by": "Kommunstyrelsen",
+            "reference": "KS 2019/10",
+            "government_reference": "Fö 2019/1" if klass == "klass_1" else None,
+            "analysis_id": None,
+            "ended_on": None,
+        },
+    )
+
+
+def _vetting_case(actor, unit, klass: str, title: str, name: str, *, checked_on: dt.date):  # type: ignore[no-untyped-def]
+    """A case with every step before the beslut done on `checked_on` (Säpo's answer included)."""
+    from sakskydd.vetting import services
+    from sakskydd.vetting.rules import StepKind
+
+    position = _vetting_position(actor, unit, klass, title)
+    case = services.open_case(actor, unit, position_id=position.id, person_name=name, personnummer=PNR)
+    for step in list(case.steps):
+        if step.kind == StepKind.TRAINING:
+            continue
+        services.update_step(
+            actor,
+            case,
+            step,
+            done=True,
+            done_on=checked_on,
+            reference="Dnr 1",
+            control_reason="placering" if step.kind == StepKind.REGISTER_CHECK_REQUESTED else None,
+            version=step.version,
+        )
+    return case
+
+
+def _decide(decider, case, on: dt.date) -> None:  # type: ignore[no-untyped-def]
+    from sakskydd.vetting import services
+
+    services.decide(decider, case, decision="godkand", decided_on=on, reference="B 1", version=case.version)
+
+
+def _confirm(confirmer, case) -> None:  # type: ignore[no-untyped-def]
+    from sakskydd.vetting import services
+
+    services.confirm_decision(confirmer, case, confirm=True, version=case.version)
+
+
+@dataclass
+class VettingWorld:
+    samordnare: object
+    ersattare: object
+    chef: object
+    upphandlare: object
+    neighbour: object  # samordnare of another operator's unit
+    recheck: uuid.UUID  # approved klass 2, omkontroll due RUN + 20 days
+    checked_on: dt.date
+    recheck_due: dt.date
+    deregistration: uuid.UUID  # approved klass 3, the person left TODAY - 3 days
+    left_on: dt.date
+    decided_by_a: uuid.UUID  # beslut by the samordnare on TODAY - 2 days: the ersättare confirms
+    decided_by_b: uuid.UUID  # beslut by the ersättare today: the samordnare confirms
+    anonymised: uuid.UUID  # approved klass 1, omkontroll overdue, but anonymised
+    neighbours: uuid.UUID  # in progress in the other unit, the person left TODAY - 1 day
+
+
+@pytest.fixture
+def vetting_world(app) -> VettingWorld:  # type: ignore[no-untyped-def]
+    from sakskydd.vetting import services
+    from sakskydd.vetting.models import VettingCase
+    from sakskydd.vetting.rules import add_years
+
+    operator = make_operator()
+    chef = person(app, operator, "chef_v", roles=[(Role.CHEF, operator)])
+    samordnare = person(app, operator, "samordnare_v")
+    ersattare = person(app, operator, "ersattare_v")
+    upphandlare = person(app, operator, "upphandlare_v")
+    unit = make_unit(operator, "Socialnämnden Hemlig")
+    grant(samordnare, Role.SAMORDNARE, unit)
+    grant(ersattare, Role.ERSATTARE, unit)
+    grant(upphandlare, Role.UPPHANDLARE, unit)
+    covered(
+        unit, samordnare, (samordnare, AppointmentRole.SAMORDNARE), (ersattare, AppointmentRole.ERSATTARE)
+    )
+    approved(unit, samordnare, TODAY - dt.timedelta(days=30), TODAY.year - 1)  # no analysis reminder
+    other_operator = make_operator()
+    neighbour = person(app, other_operator, "samordnare_x")
+    neighbour_ersattare = person(app, other_operator, "ersattare_x")
+    other_unit = make_unit(other_operator, "Grannämnden Hemlig")
+    grant(neighbour, Role.SAMORDNARE, other_unit)
+    grant(neighbour_ersattare, Role.ERSATTARE, other_unit, AssignmentStatus.REVOKED)
+    covered(
+        other_unit,
+        neighbour,
+        (neighbour, AppointmentRole.SAMORDNARE),
+        (neighbour_ersattare, AppointmentRole.ERSATTARE),
+    )
+    approved(other_unit, neighbour, TODAY - dt.timedelta(days=30), TODAY.year - 1)
+    db.commit()
+    a, b = samordnare.user, ersattare.user
+
+    # Omkontroll: checked five years before RUN + 20 days (klass 2: every fifth year).
+    checked_on = add_years(RUN + dt.timedelta(days=20), -5)
+    recheck = _vetting_case(
+        a, unit, "klass_2", "Hemlig befattning Omkontroll", "Testa Omkontrollsson", checked_on=checked_on
+    )
+    _decide(a, recheck, checked_on)
+    _confirm(b, recheck)
+
+    # Avanmälan: approved, the person left; the case stays open until the avanmälan.
+    deregistration = _vetting_case(
+        a, unit, "klass_3", "Hemlig befattning Avanmälan", "Testa Avanmälsson", checked_on=TODAY
+    )
+    _decide(b, deregistration, TODAY)
+    _confirm(a, deregistration)
+    left_on = TODAY - dt.timedelta(days=3)
+    assert not services.end_case(
+        a,
+        deregistration,
+        left_on=left_on,
+        deregistered_on=None,
+        reference=None,
+        version=deregistration.version,
+    )
+
+    # Two beslut waiting for the second person.
+    by_a = _vetting_case(
+        a, unit, "klass_3", "Hemlig befattning Väntar A", "Testa Väntesson", checked_on=TODAY
+    )
+    _decide(a, by_a, TODAY - dt.timedelta(days=2))
+    by_b = _vetting_case(
+        b, unit, "utan_placering", "Hemlig befattning Väntar B", "Testa Beslutsdotter", checked_on=TODAY
+    )
+    _decide(b, by_b, TODAY)
+
+    # Anonymised: would be an overdue omkontroll otherwise.
+    anonymised = _vetting_case(
+        a,
+        unit,
+        "klass_1",
+        "Hemlig befattning Anonym",
+        "Testa Anonymsson",
+        checked_on=TODAY - dt.timedelta(days=3000),
+    )
+    _decide(a, anonymised, TODAY - dt.timedelta(days=3000))
+    _confirm(b, anonymised)
+
+    # Closed at once when the person left (no registerkontroll to avanmäla): nothing due.
+    closed = _vetting_case(
+        a, unit, "utan_placering", "Hemlig befattning Slut", "Testa Slutsson", checked_on=TODAY
+    )
+    assert services.end_case(
+        a, closed, left_on=TODAY, deregistered_on=None, reference=None, version=closed.version
+    )
+
+    # The other unit: in progress with the registerkontroll requested, the person left.
+    neighbours = services.open_case(
+        neighbour.user,
+        other_unit,
+        position_id=_vetting_position(neighbour.user, other_unit, "klass_2", "Hemlig befattning Grannen").id,
+        person_name="Testa Grannsson",
+        personnummer=PNR,
+    )
+    for step in neighbours.steps[:7]:  # identity … registerkontroll requested (klass 2 order)
+        services.update_step(
+            neighbour.user,
+            neighbours,
+            step,
+            done=True,
+            done_on=TODAY - dt.timedelta(days=20),
+            reference="Dnr 2",
+            control_reason="placering" if step.kind.value == "registerkontroll_begard" else None,
+            version=step.version,
+        )
+    assert services.needs_deregistration(neighbours)
+    assert not services.end_case(
+        neighbour.user,
+        neighbours,
+        left_on=TODAY - dt.timedelta(days=1),
+        deregistered_on=None,
+        reference=None,
+        version=neighbours.version,
+    )
+    db.commit()
+    # The retention run destroys the personal data of closed cases; this one is marked
+    # anonymised while still approved, to show the mark alone keeps it off every list.
+    row = db.get(VettingCase, anonymised.id)
+    row.person_name_ct = row.personnummer_ct = row.pnr_index = None
+    row.anonymised_on = TODAY
+    db.commit()
+    return VettingWorld(
+        samordnare=samordnare,
+        ersattare=ersattare,
+        chef=chef,
+        upphandlare=upphandlare,
+        neighbour=neighbour,
+        recheck=recheck.id,
+        checked_on=checked_on,
+        recheck_due=add_years(checked_on, 5),  # RUN + 20 days (19 when that is a 29 February)
+        deregistration=deregistration.id,
+        left_on=left_on,
+        decided_by_a=by_a.id,
+        decided_by_b=by_b.id,
+        anonymised=anonymised.id,
+        neighbours=neighbours.id,
+    )
+
+
+def test_vetting_reminders_go_to_the_units_coordinators_without_names(app, smtp, vetting_world):  # type: ignore[no-untyped-def]
+    """The samordnare and ersättare get the omkontroll and the overdue avanmälan, each the
+    beslut the other took to confirm; the chef and the upphandlare nothing (the chef sees
+    counts elsewhere, never people); the other unit's samordnare only its own avanmälan; no
+    name, personnummer, position title or unit name in any e-mail; a second run sends nothing."""
+    from sakskydd.notifications.reminders import send_reminders
+
+    w = vetting_world
+    users = {
+        name: getattr(w, name).id for name in ("samordnare", "ersattare", "chef", "upphandlare", "neighbour")
+    }
+    cases = {
+        name: str(getattr(w, name))
+        for name in ("recheck", "deregistration", "decided_by_a", "decided_by_b", "anonymised", "neighbours")
+    }
+    result = send_reminders(RUN)
+    assert (result.sent, result.mails, result.failed) == (7, 3, 0)
+    assert sorted(r for rcpts in smtp.envelopes for r in rcpts) == [
+        "ersattare_v@example.se",
+        "samordnare_v@example.se",
+        "samordnare_x@example.se",
+    ]
+    for message in smtp.messages:
+        text = body(message)
+        for secret in VETTING_SECRETS:
+            assert secret not in text, (message["To"], secret)
+
+    recheck = (
+        f"En person i säkerhetsklass 2 ska omkontrolleras (förnyad registerkontroll) senast {w.recheck_due}."
+    )
+    deregistration = (
+        f"FÖRSENAD: Registerkontrollen för en person som lämnat sin befattning ({w.left_on}) ska avanmälas "
+        f"senast {w.left_on + dt.timedelta(days=7)}."
+    )
+    confirm_a = (
+        f"Ett beslut i en säkerhetsprövning (fattat {TODAY - dt.timedelta(days=2)}) väntar på din "
+        f"bekräftelse, senast {TODAY + dt.timedelta(days=12)}."
+    )
+    confirm_b = (
+        f"Ett beslut i en säkerhetsprövning (fattat {TODAY}) väntar på din bekräftelse, senast "
+        f"{TODAY + dt.timedelta(days=14)}."
+    )
+    links = {name: expected_link(app, "vetting.case", case_id=case_id) for name, case_id in cases.items()}
+
+    (message,) = smtp.to("samordnare_v@example.se")
+    text = body(message)
+    assert "om 3 uppgifter som väntar på dig" in text
+    for line in (recheck, deregistration, confirm_b):
+        assert line in text, line
+    assert confirm_a not in text  # her own beslut
+    assert links["recheck"] in text and links["deregistration"] in text
+
+    (message,) = smtp.to("ersattare_v@example.se")
+    text = body(message)
+    assert "om 3 uppgifter som väntar på dig" in text
+    for line in (recheck, deregistration, confirm_a):
+        assert line in text, line
+    assert confirm_b not in text  # his own beslut
+
+    (message,) = smtp.to("samordnare_x@example.se")
+    text = body(message)
+    neighbour_left = TODAY - dt.timedelta(days=1)
+    assert (
+        f"FÖRSENAD: Registerkontrollen för en person som lämnat sin befattning ({neighbour_left}) ska "
+        f"avanmälas senast {neighbour_left + dt.timedelta(days=7)}."
+    ) in text
+    for line in (recheck, deregistration, confirm_a, confirm_b):
+        assert line not in text, line
+    assert links["neighbours"] in text
+
+    assert not smtp.to("chef_v@example.se") and not smtp.to("upphandlare_v@example.se")
+
+    db.expire_all()
+    sent = {
+        (row.user_id, row.kind, row.subject_id, row.stage.split(":")[0])
+        for row in db.scalars(select(SentReminder))
+        if row.kind in VETTING_KINDS
+    }
+    a, b = users["samordnare"], users["ersattare"]
+    assert sent == {
+        (a, "vetting_recheck", cases["recheck"], "lead"),
+        (b, "vetting_recheck", cases["recheck"], "lead"),
+        (a, "vetting_deregistration", cases["deregistration"], "overdue"),
+        (b, "vetting_deregistration", cases["deregistration"], "overdue"),
+        (a, "vetting_confirm", cases["decided_by_b"], "lead"),
+        (b, "vetting_confirm", cases["decided_by_a"], "lead"),
+        (users["neighbour"], "vetting_deregistration", cases["neighbours"], "overdue"),
+    }
+
+    again = send_reminders(RUN)
+    assert (again.sent, again.mails) == (0, 0)
+    assert len(smtp.messages) == 3
+
+
+def test_the_samordnare_lists_the_three_vetting_kinds_and_nothing_of_an_anonymised_case(app, vetting_world):  # type: ignore[no-untyped-def]
+    from sakskydd.deadlines import ItemKind, due_items_for_user
+    from sakskydd.vetting.models import VettingCase
+
+    w = vetting_world
+    vetting = {ItemKind.VETTING_RECHECK, ItemKind.VETTING_DEREGISTRATION, ItemKind.VETTING_CONFIRM}
+
+    def listed(who) -> dict[tuple[ItemKind, uuid.UUID], tuple[dt.date, bool]]:  # type: ignore[no-untyped-def]
+        return {
+            (item.kind, item.subject_id): (item.due_on, item.overdue)
+            for item in due_items_for_user(who.user, RUN)
+            if item.kind in vetting
+        }
+
+    assert listed(w.samordnare) == {
+        (ItemKind.VETTING_RECHECK, w.recheck): (w.recheck_due, False),
+        (ItemKind.VETTING_DEREGISTRATION, w.deregistration): (TODAY + dt.timedelta(days=4), True),
+        (ItemKind.VETTING_CONFIRM, w.decided_by_b): (TODAY + dt.timedelta(days=14), False),
+    }
+    items = [i for i in due_items_for_user(w.samordnare.user, RUN) if i.kind in vetting]
+    recheck = next(i for i in items if i.kind == ItemKind.VETTING_RECHECK)
+    assert recheck.params == {
+        "position": "Hemlig befattning Omkontroll",
+        "klass": "klass_2",
+        "unit": "Socialnämnden Hemlig",
+        "checked_on": w.checked_on.isoformat(),
+    }
+    assert recheck.vetting_case_id == w.recheck
+    assert listed(w.ersattare) == {
+        (ItemKind.VETTING_RECHECK, w.recheck): (w.recheck_due, False),
+        (ItemKind.VETTING_DEREGISTRATION, w.deregistration): (TODAY + dt.timedelta(days=4), True),
+        (ItemKind.VETTING_CONFIRM, w.decided_by_a): (TODAY + dt.timedelta(days=12), False),
+    }
+    assert listed(w.chef) == {} and listed(w.upphandlare) == {}
+    assert listed(w.neighbour) == {
+        (ItemKind.VETTING_DEREGISTRATION, w.neighbours): (TODAY + dt.timedelta(days=6), True)
+    }
+
+    # The anonymised case is left out for its mark alone: without it, it is an overdue omkontroll.
+    row = db.get(VettingCase, w.anonymised)
+    row.anonymised_on = None
+    db.commit()
+    assert listed(w.samordnare)[(ItemKind.VETTING_RECHECK, w.anonymised)][1] is True
+
+
+def test_the_to_do_list_spells_the_vetting_texts_and_class_labels(app):  # type: ignore[no-untyped-def]
+    """_todo.html spells the class labels inline: they must be sakskydd.vetting.rules.CLASS_LABELS."""
+    from sakskydd.deadlines import Rules as DeadlineRules
+    from sakskydd.deadlines import VettingCaseFacts, vetting_case_items
+    from sakskydd.vetting.models import CaseStatus
+    from sakskydd.vetting.rules import CLASS_LABELS, SecurityClass
+    from sakskydd.web.views import TodoRow
+
+    day = dt.date(2027, 6, 15)
+    rows = []
+    for klass in SecurityClass:
+        facts = VettingCaseFacts(
+            case_id=uuid.uuid4(),
+            unit_id=uuid.uuid4(),
+            status=CaseStatus.APPROVED,
+            security_class=klass,
+            checked_on=dt.date(2022, 6, 1),
+            position_title="Drifttekniker",
+            unit_name="Kulturnämnden",
+        )
+        rows += [TodoRow(item, None, None) for item in vetting_case_items(facts, day, DeadlineRules())]
+    gone = VettingCaseFacts(
+        case_id=uuid.uuid4(),
+        unit_id=uuid.uuid4(),
+        status=CaseStatus.DECIDED,
+        security_class=SecurityClass.CLASS_3,
+        left_on=dt.date(2027, 6, 10),
+        decided_on=dt.date(2027, 6, 1),
+        register_check_requested=True,
+        position_title="Vaktmästare",
+        unit_name="Kulturnämnden",
+    )
+    rows += [TodoRow(item, None, None) for item in vetting_case_items(gone, day, DeadlineRules())]
+    with app.test_request_context():
+        html = app.jinja_env.get_template("main/_todo.html").render(todo=rows)
+    text = " ".join(html.split())
+    for klass in (SecurityClass.CLASS_1, SecurityClass.CLASS_2):
+        assert (
+            "Gör omkontroll (förnyad registerkontroll) för en person i befattningen ”Drifttekniker” "
+            f"({CLASS_LABELS[klass]}) vid Kulturnämnden"
+        ) in text
+    assert text.count("Gör omkontroll") == 2  # klass 3 and without placement have none
+    assert (
+        "Avanmäl registerkontrollen för en person som lämnat befattningen ”Vaktmästare” vid "
+        "Kulturnämnden, lämnade 2027-06-10"
+    ) in text
+    assert (
+        "Bekräfta eller återförvisa beslutet i en säkerhetsprövning för befattningen ”Vaktmästare” vid "
+        "Kulturnämnden, fattat 2027-06-01"
+    ) in text
+    # Every class label of the rules is spelled in the template, word for word.
+    source = app.jinja_env.loader.get_source(app.jinja_env, "main/_todo.html")[0]
+    for value, label in CLASS_LABELS.items():
+        assert f"'{value}': '{label}'" in source
+
+
+def test_vetting_items_take_one_statement_whatever_the_number_of_units(app):  # type: ignore[no-untyped-def]
+    """due_items_for_user stays within ten statements with vetting cases in 2 or 6 units (nine
+    without any), and vetting_items is one statement for any scope."""
+    from factories import count_statements
+
+    from sakskydd.deadlines import ItemKind, Rules, due_items_for_user, vetting_items
+    from sakskydd.organisations.scope import coordinated_unit_ids
+    from sakskydd.vetting.models import CaseStatus, Position, VettingCase
+    from sakskydd.vetting.rules import SecurityClass
+
+    counts = []
+    for size in (2, 6):
+        operator = make_operator()
+        decider = person(app, operator, f"beslutare_{size}")
+        coordinator = person(app, operator, f"samordnare_{size}")
+        units = [make_unit(operator) for _ in range(size)]
+        for unit in units:
+            grant(coordinator, Role.SAMORDNARE, unit)
+            grant(decider, Role.SAMORDNARE, unit)
+            covered(
+                unit,
+                coordinator,
+                (coordinator, AppointmentRole.SAMORDNARE),
+                (decider, AppointmentRole.ERSATTARE),
+            )
+        db.commit()
+        assert coordinator.user.username  # loaded: only due_items_for_user's statements count
+        with count_statements(app) as statements:
+            without = due_items_for_user(coordinator.user, TODAY)
+        db.rollback()
+        baseline = len([s for s in statements if not s.startswith("BEGIN")])
+        assert not any(i.kind.value in VETTING_KINDS for i in without)
+        for unit in units:
+            position = Position(
+                unit_id=unit.id,
+                title="Befattning",
+                security_class=SecurityClass.CLASS_2,
+                decided_on=TODAY - dt.timedelta(days=100),
+                decided_by="Kommunstyrelsen",
+                reference="KS 1",
+                created_by_id=decider.id,
+            )
+            db.add(position)
+            db.flush()
+            db.add(
+                VettingCase(
+                    id=uuid.uuid4(),
+                    unit_id=unit.id,
+                    position_id=position.id,
+                    security_class=SecurityClass.CLASS_2,
+                    status=CaseStatus.DECIDED,
+                    decided_on=TODAY,
+                    decided_by_id=decider.id,
+                    created_by_id=decider.id,
+                )
+            )
+        db.commit()
+        assert coordinator.user.username
+        with count_statements(app) as statements:
+            items = due_items_for_user(coordinator.user, TODAY)
+        db.rollback()
+        assert [i.kind for i in items].count(ItemKind.VETTING_CONFIRM) == size
+        counts.append(len([s for s in statements if not s.startswith("BEGIN")]))
+        assert counts[-1] == baseline + 1 <= 10, (baseline, counts)
+        decider_id = decider.user.id
+        with count_statements(app) as statements:
+            direct = vetting_items(coordinated_unit_ids(decider_id), TODAY, Rules(), user_id=decider_id)
+        db.rollback()
+        assert direct == [] and len([s for s in statements if not s.startswith("BEGIN")]) == 1
+        everyone = vetting_items(coordinated_unit_ids(decider_id), TODAY, Rules())  # e.g. for counts
+        assert sorted(i.unit_id for i in everyone) == sorted(u.id for u in units)
+    assert counts[0] == counts[1], counts

@@ -42,6 +42,7 @@ from sakskydd.procurements.models import (
     SubSupplier,
 )
 from sakskydd.procurements.rules import DutyKind, Outcome, Where
+from sakskydd.vetting import services as vetting_services
 
 pytestmark = pytest.mark.db
 
@@ -132,6 +133,23 @@ EXPECTATIONS: dict[str, str] = {
     "procurements.follow_up_action": "proc_work",
     "procurements.close": "proc_work",
     "procurements.template": "chef_operator",
+    # Personnel vetting: cases only for the unit's coordinators (the chef gets 404, like a
+    # missing id); the chef sees the befattningsförteckning, the counts and the template.
+    "vetting.overview": "unit_list",
+    "vetting.positions": "coord_chef",
+    "vetting.position_create": "coord",
+    "vetting.position_edit": "coord",
+    "vetting.cases": "coord",
+    "vetting.lookup": "coord",
+    "vetting.open_case": "coord",
+    "vetting.case": "vet_case",
+    "vetting.step": "vet_case",
+    "vetting.decide": "vet_case",
+    "vetting.confirm": "vet_case",
+    "vetting.note": "vet_case",
+    "vetting.recheck": "vet_case",
+    "vetting.end": "vet_case",
+    "vetting.interview_template": "chef_operator",
 }
 
 # Domain kinds: who can load the object (others get 404, like a missing id) and who may act on
@@ -143,6 +161,7 @@ DOMAIN_KINDS: dict[str, tuple[set[Role], set[Role]]] = {
     "chef": (COORDINATORS | {Role.CHEF}, {Role.CHEF}),
     "chef_operator": ({Role.CHEF}, {Role.CHEF}),
     "unit_list": (set(), COORDINATORS | {Role.CHEF}),
+    "vet_case": (COORDINATORS, COORDINATORS),
     # Procurements: the upphandlare reaches the ones they are responsible for (the own side's is
     # the actor's), coordinators and the chef all of their units'/operator's.
     "proc_register": (set(), COORDINATORS | {Role.CHEF, Role.UPPHANDLARE}),
@@ -311,7 +330,25 @@ def _casework(unit: Any, author: Any) -> dict[str, str]:
     db.flush()
     procurement, parts = _procurement(unit, author)
     db.commit()
+    position = vetting_services.create_position(
+        author,
+        unit,
+        {
+            "title": "Matrisbefattning",
+            "security_class": "klass_2",
+            "decided_on": dt.date(2026, 1, 1),
+            "decided_by": "Kommunstyrelsen",
+            "reference": "KS 1",
+        },
+    )
+    vetting_case = vetting_services.open_case(
+        author, unit, position_id=position.id, person_name="Matris Person", personnummer="19900101-0017"
+    )
+    db.commit()
     return {
+        "position_id": str(position.id),
+        "case_id": str(vetting_case.id),
+        "step_id": str(vetting_case.steps[0].id),
         "procurement_id": str(procurement.id),
         **parts,
         "holder_id": str(holder.id),

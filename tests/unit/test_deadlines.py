@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sakskydd.config import ANALYSIS_INTERVAL_CEILING_MONTHS
+from sakskydd.config import ANALYSIS_INTERVAL_CEILING_MONTHS, Settings
 from sakskydd.deadlines import (
+    CONFIRM_PERIOD_DAYS,
     FIRST_ANALYSIS_MONTHS,
     REVIEW_PERIOD_DAYS,
     TRIGGER_RESPONSE_MONTHS,
@@ -24,6 +25,7 @@ from sakskydd.deadlines import (
     SubmittedAnalysisFacts,
     TriggerFacts,
     UnitFacts,
+    VettingCaseFacts,
     add_months,
     analysis_due,
     analysis_item,
@@ -38,8 +40,14 @@ from sakskydd.deadlines import (
     review_item,
     sort_items,
     unit_items,
+    vetting_case_items,
+    vetting_confirm_item,
+    vetting_deregistration_item,
+    vetting_recheck_item,
 )
 from sakskydd.organisations.models import Applicability, AppointmentRole
+from sakskydd.vetting.models import CaseStatus
+from sakskydd.vetting.rules import SecurityClass
 
 SAM = AppointmentRole.SAMORDNARE
 ERS = AppointmentRole.ERSATTARE
@@ -448,3 +456,285 @@ def test_links_go_to_the_page_where_the_item_is_dealt_with():
     assert measure is not None
     assert link_target(measure) == ("analyses.detail", {"analysis_id": str(uuid.UUID(int=7))})
     assert link_target(coordinator_item(unit(), TODAY)) == ("units.detail", {"unit_id": str(UNIT)})  # type: ignore[arg-type]
+
+
+# --- säkerhetsprövning: omkontroll, avanmälan, a beslut to confirm --------------------------------
+
+CASE = uuid.UUID(int=42)
+DECIDER = uuid.UUID(int=100)
+OTHER_COORDINATOR = uuid.UUID(int=101)
+K1, K2, K3, UNPLACED = (
+    SecurityClass.CLASS_1,
+    SecurityClass.CLASS_2,
+    SecurityClass.CLASS_3,
+    SecurityClass.UNPLACED,
+)
+
+
+def case(**kwargs) -> VettingCaseFacts:  # type: ignore[no-untyped-def]
+    """An approved klass 2 case, register-checked 2024-01-10, still in the position."""
+    values = {
+        "case_id": CASE,
+        "unit_id": UNIT,
+        "status": CaseStatus.APPROVED,
+        "security_class": K2,
+        "checked_on": dt.date(2024, 1, 10),
+        "decided_on": dt.date(2024, 2, 1),
+        "decided_by_id": DECIDER,
+        "register_check_requested": True,
+        "position_title": "Drifttekniker",
+        "unit_name": "Kulturnämnden",
+    }
+    values.update(kwargs)
+    return VettingCaseFacts(**values)
+
+
+def left(on: dt.date, **kwargs) -> VettingCaseFacts:  # type: ignore[no-untyped-def]
+    return case(left_on=on, **kwargs)
+
+
+def decided(on: dt.date, **kwargs) -> VettingCaseFacts:  # type: ignore[no-untyped-def]
+    return case(status=CaseStatus.DECIDED, decided_on=on, checked_on=dt.date(2027, 5, 2), **kwargs)
+
+
+VETTING = Rules(vetting_recheck_years=5, prompt_duty_days=7)
+vetting_cases = st.builds(
+    VettingCaseFacts,
+    case_id=st.uuids(),
+    unit_id=st.uuids(),
+    status=st.sampled_from(list(CaseStatus)),
+    security_class=st.sampled_from(list(SecurityClass)),
+    checked_on=st.none() | dates,
+    left_on=st.none() | dates,
+    deregistered_on=st.none() | dates,
+    decided_on=st.none() | dates,
+    decided_by_id=st.none() | st.sampled_from([DECIDER, OTHER_COORDINATOR]),
+    register_check_requested=st.booleans(),
+    position_title=st.just("Drifttekniker"),
+    unit_name=st.just("Kulturnämnden"),
+    anonymised_on=st.none() | dates,
+)
+
+
+def test_rules_take_the_vetting_settings():
+    settings = Settings(vetting_recheck_years=3, prompt_duty_days=10)
+    rules = Rules.from_settings(settings)
+    assert (rules.vetting_recheck_years, rules.prompt_duty_days) == (3, 10)
+    assert (Rules().vetting_recheck_years, Rules().prompt_duty_days) == (5, 7)
+
+
+@pytest.mark.parametrize(
+    ("klass", "checked_on", "years", "today", "due_on", "overdue"),
+    [
+        (K2, dt.date(2022, 6, 15), 5, dt.date(2027, 6, 15), dt.date(2027, 6, 15), False),  # the due day
+        (K2, dt.date(2022, 6, 15), 5, dt.date(2027, 6, 16), dt.date(2027, 6, 15), True),  # the day after
+        (K1, dt.date(2022, 6, 15), 5, dt.date(2027, 6, 14), dt.date(2027, 6, 15), False),
+        (K1, dt.date(2024, 2, 29), 5, TODAY, dt.date(2029, 2, 28), False),  # no 29 Feb in 2029
+        (K2, dt.date(2024, 2, 29), 4, TODAY, dt.date(2028, 2, 29), False),  # a leap year again
+        (K2, dt.date(2023, 3, 1), 3, TODAY, dt.date(2026, 3, 1), True),
+        (K1, dt.date(2019, 12, 31), 1, TODAY, dt.date(2020, 12, 31), True),
+    ],
+)
+def test_omkontroll_is_due_the_recheck_years_after_the_last_registerkontroll(
+    klass, checked_on, years, today, due_on, overdue
+):
+    item = vetting_recheck_item(
+        case(security_class=klass, checked_on=checked_on), today, Rules(vetting_recheck_years=years)
+    )
+    assert item == DueItem(
+        ItemKind.VETTING_RECHECK,
+        UNIT,
+        CASE,
+        due_on,
+        overdue,
+        "vetting_recheck",
+        {
+            "position": "Drifttekniker",
+            "klass": klass.value,
+            "unit": "Kulturnämnden",
+            "checked_on": checked_on.isoformat(),
+        },
+        vetting_case_id=CASE,
+    )
+
+
+@pytest.mark.parametrize(
+    "facts",
+    [
+        case(security_class=K3),  # klass 3 has no omkontroll
+        case(security_class=UNPLACED),  # nor vetting without placement
+        case(checked_on=None),  # no registerkontroll answered yet
+        case(status=CaseStatus.IN_PROGRESS),
+        case(status=CaseStatus.DECIDED),
+        case(status=CaseStatus.NOT_APPROVED),
+        case(status=CaseStatus.CLOSED),
+        case(left_on=dt.date(2027, 1, 1)),  # the person left: an avanmälan instead
+        case(anonymised_on=dt.date(2027, 1, 1)),
+    ],
+)
+def test_no_omkontroll_outside_an_approved_klass_1_or_2_person_in_the_position(facts):
+    assert vetting_recheck_item(facts, TODAY, VETTING) is None
+
+
+@pytest.mark.parametrize(
+    ("left_on", "prompt", "today", "due_on", "overdue"),
+    [
+        (dt.date(2027, 6, 8), 7, TODAY, dt.date(2027, 6, 15), False),  # due today
+        (dt.date(2027, 6, 7), 7, TODAY, dt.date(2027, 6, 14), True),  # due yesterday
+        (dt.date(2027, 6, 14), 1, TODAY, dt.date(2027, 6, 15), False),
+        (dt.date(2028, 2, 22), 7, TODAY, dt.date(2028, 2, 29), False),  # into 29 February
+        (dt.date(2027, 2, 22), 7, TODAY, dt.date(2027, 3, 1), True),  # no 29 February in 2027
+        (dt.date(2027, 5, 20), 30, dt.date(2027, 6, 19), dt.date(2027, 6, 19), False),
+        (dt.date(2027, 5, 20), 30, dt.date(2027, 6, 20), dt.date(2027, 6, 19), True),
+    ],
+)
+def test_avanmalan_is_due_the_prompt_days_after_the_person_left(left_on, prompt, today, due_on, overdue):
+    item = vetting_deregistration_item(left(left_on), today, Rules(prompt_duty_days=prompt))
+    assert item == DueItem(
+        ItemKind.VETTING_DEREGISTRATION,
+        UNIT,
+        CASE,
+        due_on,
+        overdue,
+        "vetting_deregistration",
+        {
+            "position": "Drifttekniker",
+            "klass": "klass_2",
+            "unit": "Kulturnämnden",
+            "left_on": left_on.isoformat(),
+        },
+        vetting_case_id=CASE,
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "klass", "expected"),
+    [
+        (CaseStatus.APPROVED, K2, dt.date(2027, 6, 8)),
+        (CaseStatus.APPROVED, K3, dt.date(2027, 6, 8)),  # klass 3 has a registerkontroll too
+        (CaseStatus.IN_PROGRESS, K1, dt.date(2027, 6, 8)),  # left before the beslut
+        (CaseStatus.DECIDED, K2, dt.date(2027, 6, 8)),
+        (CaseStatus.NOT_APPROVED, K2, None),  # closed by the confirmed beslut
+        (CaseStatus.CLOSED, K2, None),
+    ],
+)
+def test_avanmalan_is_needed_while_the_case_is_open(status, klass, expected):
+    item = vetting_deregistration_item(
+        left(dt.date(2027, 6, 1), status=status, security_class=klass), TODAY, VETTING
+    )
+    assert (item.due_on if item else None) == expected
+
+
+@pytest.mark.parametrize(
+    "facts",
+    [
+        case(),  # still in the position
+        left(dt.date(2027, 6, 1), register_check_requested=False),  # nothing to avanmäla
+        left(dt.date(2027, 6, 1), register_check_requested=False, security_class=UNPLACED),
+        left(dt.date(2027, 6, 1), deregistered_on=dt.date(2027, 6, 3)),  # already done
+        left(dt.date(2027, 6, 1), anonymised_on=dt.date(2027, 6, 10)),
+    ],
+)
+def test_no_avanmalan_without_a_requested_registerkontroll_or_once_it_is_recorded(facts):
+    assert vetting_deregistration_item(facts, TODAY, VETTING) is None
+
+
+@pytest.mark.parametrize(
+    ("decided_on", "today", "due_on", "overdue"),
+    [
+        (dt.date(2027, 6, 1), TODAY, dt.date(2027, 6, 15), False),  # due today
+        (dt.date(2027, 5, 31), TODAY, dt.date(2027, 6, 14), True),  # due yesterday
+        (dt.date(2028, 2, 15), dt.date(2028, 2, 20), dt.date(2028, 2, 29), False),  # 29 February
+        (dt.date(2027, 2, 15), dt.date(2027, 3, 2), dt.date(2027, 3, 1), True),
+        (dt.date(2026, 12, 25), TODAY, dt.date(2027, 1, 8), True),  # over the new year
+    ],
+)
+def test_a_beslut_waits_for_confirmation_the_confirm_period(decided_on, today, due_on, overdue):
+    assert CONFIRM_PERIOD_DAYS == 14
+    item = vetting_confirm_item(decided(decided_on), today)
+    assert item == DueItem(
+        ItemKind.VETTING_CONFIRM,
+        UNIT,
+        CASE,
+        due_on,
+        overdue,
+        "vetting_confirm",
+        {
+            "position": "Drifttekniker",
+            "klass": "klass_2",
+            "unit": "Kulturnämnden",
+            "decided_on": decided_on.isoformat(),
+        },
+        vetting_case_id=CASE,
+    )
+
+
+@pytest.mark.parametrize(
+    "facts",
+    [
+        case(),  # confirmed: approved
+        case(status=CaseStatus.IN_PROGRESS, decided_on=None, decided_by_id=None),  # sent back
+        case(status=CaseStatus.NOT_APPROVED),
+        case(status=CaseStatus.CLOSED),
+        decided(dt.date(2027, 6, 1), anonymised_on=dt.date(2027, 6, 2)),
+        case(status=CaseStatus.DECIDED, decided_on=None),
+    ],
+)
+def test_only_a_beslut_waiting_for_its_second_person_is_to_be_confirmed(facts):
+    assert vetting_confirm_item(facts, TODAY) is None
+
+
+def test_the_one_who_took_the_beslut_is_not_asked_to_confirm_it():
+    waiting = decided(dt.date(2027, 6, 1))
+    assert vetting_case_items(waiting, TODAY, VETTING, viewer_id=DECIDER) == []
+    (mine,) = vetting_case_items(waiting, TODAY, VETTING, viewer_id=OTHER_COORDINATOR)
+    assert (mine.kind, mine.due_on) == (ItemKind.VETTING_CONFIRM, dt.date(2027, 6, 15))
+    (anyone,) = vetting_case_items(waiting, TODAY, VETTING)  # e.g. for counts
+    assert anyone == mine
+    # The decider still gets the other items of the case: the two-person rule is about the beslut.
+    gone = decided(dt.date(2027, 6, 1), left_on=dt.date(2027, 6, 3))
+    assert [i.kind for i in vetting_case_items(gone, TODAY, VETTING, viewer_id=DECIDER)] == [
+        ItemKind.VETTING_DEREGISTRATION
+    ]
+    assert {i.kind for i in vetting_case_items(gone, TODAY, VETTING, viewer_id=OTHER_COORDINATOR)} == {
+        ItemKind.VETTING_DEREGISTRATION,
+        ItemKind.VETTING_CONFIRM,
+    }
+    (recheck,) = vetting_case_items(case(), TODAY, VETTING, viewer_id=DECIDER)
+    assert (recheck.kind, recheck.due_on) == (ItemKind.VETTING_RECHECK, dt.date(2029, 1, 10))
+
+
+@given(vetting_cases, dates, st.integers(min_value=1, max_value=5), st.integers(min_value=1, max_value=30))
+def test_vetting_items_properties(facts, today, years, prompt):
+    rules = Rules(vetting_recheck_years=years, prompt_duty_days=prompt)
+    items = vetting_case_items(facts, today, rules)
+    if facts.anonymised_on is not None:
+        assert items == []
+    kinds = [i.kind for i in items]
+    assert not {ItemKind.VETTING_RECHECK, ItemKind.VETTING_DEREGISTRATION} <= set(kinds)
+    for item in items:
+        assert item.overdue == (item.due_on < today)
+        assert (item.subject_id, item.vetting_case_id, item.unit_id) == (
+            facts.case_id,
+            facts.case_id,
+            facts.unit_id,
+        )
+        assert set(item.params) - {"checked_on", "left_on", "decided_on"} == {"position", "klass", "unit"}
+        assert link_target(item) == ("vetting.case", {"case_id": str(facts.case_id)})
+    mine = vetting_case_items(facts, today, rules, viewer_id=facts.decided_by_id)
+    assert ItemKind.VETTING_CONFIRM not in {i.kind for i in mine} or facts.decided_by_id is None
+    assert [i for i in items if i.kind != ItemKind.VETTING_CONFIRM] == [
+        i for i in mine if i.kind != ItemKind.VETTING_CONFIRM
+    ]
+
+
+def test_vetting_items_sort_with_the_others_and_link_to_the_case():
+    on = dt.date(2027, 7, 1)
+    recheck = vetting_recheck_item(case(checked_on=dt.date(2022, 7, 1)), TODAY, VETTING)
+    deregister = vetting_deregistration_item(left(dt.date(2027, 6, 24)), TODAY, VETTING)
+    confirm = vetting_confirm_item(decided(dt.date(2027, 6, 17)), TODAY)
+    measure = _item(ItemKind.MEASURE_DUE, on)
+    assert recheck and deregister and confirm
+    assert {recheck.due_on, deregister.due_on, confirm.due_on} == {on}
+    assert sort_items([recheck, deregister, measure, confirm]) == [measure, confirm, deregister, recheck]
+    assert link_target(recheck) == ("vetting.case", {"case_id": str(CASE)})
