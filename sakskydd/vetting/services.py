@@ -528,6 +528,8 @@ def record_recheck(
     today = today or local_today()
     if case.status != CaseStatus.APPROVED or not case.security_class.has_special_investigation:
         raise WrongStage("Omkontroll görs för godkända personer i säkerhetsklass 1 och 2.")
+    if case.left_on is not None:
+        raise WrongStage("Personen har lämnat befattningen; ingen omkontroll görs.")
     day = _date(
         checked_on,
         required="Ange datum för omkontrollen.",

@@ -580,7 +580,7 @@ def step(case_: VettingCase, case_id: str, step_id: str) -> Any:
     if item.kind != StepKind.REGISTER_CHECK_REQUESTED:
         del form.control_reason
     if request.method == "GET":
-        form.status.data = "oppen" if item.status == StepStatus.DONE else "klar"
+        form.status.data = "klar"  # done (again): a done step's form changes its date or reference
         form.done_on.data = item.done_on or local_today()
         form.reference.data = item.reference
         if "control_reason" in form:

@@ -370,3 +370,20 @@ def test_the_chef_keeps_interview_template_versions(app: Flask, world: World) ->
     _done(world, case, StepKind.INTERVIEW)
     assert _step(case, StepKind.INTERVIEW).template_id == second.id
     assert uuid.UUID(str(second.operator_id)) == world.operator.id
+
+
+def test_no_omkontroll_after_the_person_left(app: Flask, world: World) -> None:
+    case = _open(world, _position(world, "klass_2"))
+    _through_assessment(world, case)
+    services.decide(
+        world.samordnare, case, decision="godkand", decided_on=TODAY, reference="B 4", version=case.version
+    )
+    services.confirm_decision(world.ersattare, case, confirm=True, version=case.version)
+    services.record_recheck(world.samordnare, case, checked_on=TODAY, reference="R 1", version=case.version)
+    services.end_case(
+        world.samordnare, case, left_on=TODAY, deregistered_on=None, reference=None, version=case.version
+    )
+    with pytest.raises(services.WrongStage, match="lämnat befattningen"):
+        services.record_recheck(
+            world.samordnare, case, checked_on=TODAY, reference="R 2", version=case.version
+        )
