@@ -203,6 +203,7 @@ def _register_blueprints(app: Flask) -> None:
     from sakskydd.admin.views import admin
     from sakskydd.analyses.views import analyses
     from sakskydd.assets.views import assets
+    from sakskydd.auditing.views import auditing
     from sakskydd.authz import enforcement
     from sakskydd.organisations.views import units
     from sakskydd.procurements.views import procurements
@@ -210,7 +211,19 @@ def _register_blueprints(app: Flask) -> None:
     from sakskydd.web.views import health, main
 
     enforcement.init_app(app)
-    for blueprint in (health, auth, main, account, admin, units, analyses, assets, procurements, vetting):
+    for blueprint in (
+        health,
+        auth,
+        main,
+        account,
+        admin,
+        units,
+        analyses,
+        assets,
+        procurements,
+        vetting,
+        auditing,
+    ):
         app.register_blueprint(blueprint)
     from sakskydd.accounts.views import init_login
 

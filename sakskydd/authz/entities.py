@@ -362,10 +362,15 @@ def resource_entities(session: Session, resource: Any) -> tuple[EntityRef, list[
     from sakskydd.accounts.models import RoleAssignment, User
     from sakskydd.analyses.models import SecurityAnalysis
     from sakskydd.assets.models import ProtectedAsset
+    from sakskydd.audit.models import AuditEvent
     from sakskydd.organisations.models import Operator, OrgUnit
     from sakskydd.procurements.models import Procurement
     from sakskydd.vetting.models import Position, VettingCase
 
+    if isinstance(resource, AuditEvent):
+        # An audit event is no entity of its own: the auditor's permission is on the application
+        # (audit.search), and which events they reach is decided in SQL by the loader.
+        return application_ref(), [application_entity()]
     if isinstance(resource, VettingCase):
         return EntityRef("VettingCase", _id(resource)), unit_record_entity(session, "VettingCase", resource)
     if isinstance(resource, Position):

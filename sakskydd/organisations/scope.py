@@ -49,18 +49,28 @@ def upphandlare_unit_ids(user_id: uuid.UUID) -> Select[Any]:
     return _unit_role_ids(user_id, (Role.UPPHANDLARE,))
 
 
-def chef_operator_ids(user_id: uuid.UUID) -> Select[Any]:
-    """Operators the user is chef of, and the bolag under them."""
+def _operator_role_ids(user_id: uuid.UUID, role: Role) -> Select[Any]:
+    """Operators where the user holds `role`, and the bolag under them."""
     direct = select(RoleAssignment.operator_id).where(
         RoleAssignment.user_id == user_id,
         RoleAssignment.status == AssignmentStatus.ACTIVE,
-        RoleAssignment.role == Role.CHEF,
+        RoleAssignment.role == role,
     )
     child = aliased(Operator)
     children = select(child.id).where(child.parent_id.in_(direct))
     return select(Operator.id).where(
         Operator.is_active.is_(True), Operator.id.in_(union(direct, children).subquery().select())
     )
+
+
+def chef_operator_ids(user_id: uuid.UUID) -> Select[Any]:
+    """Operators the user is chef of, and the bolag under them."""
+    return _operator_role_ids(user_id, Role.CHEF)
+
+
+def revisor_operator_ids(user_id: uuid.UUID) -> Select[Any]:
+    """Operators whose audit trail the user reads as revisor, and the bolag under them."""
+    return _operator_role_ids(user_id, Role.REVISOR)
 
 
 def chef_unit_ids(user_id: uuid.UUID) -> Select[Any]:

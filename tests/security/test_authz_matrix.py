@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from factories import Person, make_operator, make_unit, make_user, session_cookie
 from flask import Flask, url_for
+from sqlalchemy import select
 
 from sakskydd.accounts.models import AssignmentStatus, Role, RoleAssignment
 from sakskydd.analyses.models import (
@@ -27,6 +28,7 @@ from sakskydd.analyses.models import (
     SecurityAnalysis,
 )
 from sakskydd.assets.models import AssetHolder, AssetRevision, AssetType, HolderNotice, ProtectedAsset
+from sakskydd.audit.models import AuditEvent
 from sakskydd.authz.enforcement import PUBLIC_ENDPOINTS, declared_action
 from sakskydd.classification import DamageLevel
 from sakskydd.db import utcnow
@@ -150,6 +152,9 @@ EXPECTATIONS: dict[str, str] = {
     "vetting.recheck": "vet_case",
     "vetting.end": "vet_case",
     "vetting.interview_template": "chef_operator",
+    # The auditors' workspace: an auditor's own operators' events only (others: 404).
+    "auditing.events": "auditor",
+    "auditing.event": "audit_event",
 }
 
 # Domain kinds: who can load the object (others get 404, like a missing id) and who may act on
@@ -162,6 +167,8 @@ DOMAIN_KINDS: dict[str, tuple[set[Role], set[Role]]] = {
     "chef_operator": ({Role.CHEF}, {Role.CHEF}),
     "unit_list": (set(), COORDINATORS | {Role.CHEF}),
     "vet_case": (COORDINATORS, COORDINATORS),
+    "auditor": (set(), {Role.REVISOR}),
+    "audit_event": ({Role.REVISOR}, {Role.REVISOR}),
     # Procurements: the upphandlare reaches the ones they are responsible for (the own side's is
     # the actor's), coordinators and the chef all of their units'/operator's.
     "proc_register": (set(), COORDINATORS | {Role.CHEF, Role.UPPHANDLARE}),
@@ -345,7 +352,13 @@ def _casework(unit: Any, author: Any) -> dict[str, str]:
         author, unit, position_id=position.id, person_name="Matris Person", personnummer="19900101-0017"
     )
     db.commit()
+    opened = db.scalar(
+        select(AuditEvent.seq).where(
+            AuditEvent.event == "vetting.case_opened", AuditEvent.target_id == str(vetting_case.id)
+        )
+    )
     return {
+        "seq": str(opened),
         "position_id": str(position.id),
         "case_id": str(vetting_case.id),
         "step_id": str(vetting_case.steps[0].id),
