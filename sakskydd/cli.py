@@ -336,8 +336,12 @@ def retention_run(dry_run: bool, today: Any) -> None:
     from sakskydd.deadlines import local_today
     from sakskydd.vetting.retention import dispose, plan_disposals
 
+    settings = current_app.config["SAKSKYDD_SETTINGS"]
     day = today.date() if today is not None else local_today()
-    planned = plan_disposals(day, current_app.config["SAKSKYDD_SETTINGS"])
+    if day > local_today() and settings.environment != "test":
+        # Destroying personal data early cannot be undone: a future date is for the tests only.
+        raise click.ClickException("--today kan inte ligga i framtiden.")
+    planned = plan_disposals(day, settings)
     if dry_run:
         for item in planned:
             click.echo(

@@ -251,6 +251,8 @@ def record(
         target_type = target_type or target.__tablename__
         target_id = target_id if target_id is not None else target.id
         unit_id = unit_id or getattr(target, "unit_id", None)
+        if unit_id is None and target_type == "org_unit":
+            unit_id = target.id  # a unit is its own unit: its auditors and the unit filter find it
         classification = getattr(target, "classification", None)
     if target_id is not None:
         target_id = str(target_id)

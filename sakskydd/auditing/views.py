@@ -1,8 +1,9 @@
 """The auditors' workspace: search the audit trail and read one event.
 
 An auditor (revisor) reaches the events of their operators (and the bolag under them): events
-about those operators' units, events without a unit by those operators' people, and the
-system's own events (no person, no unit: policy loads, reminder runs, checkpoints). The payload
+about those operators' units, events without a unit by or about those operators' people, and
+the system's own events (SYSTEM_EVENTS: policy loads, key operations, reminder runs,
+checkpoints). The payload
 is shown as stored: ids, field names and counts; sensitive details stay sealed, so an auditor
 never sees a decrypted field (SECURITY.md).
 
@@ -55,12 +56,31 @@ def _scope_people() -> Any:
     return select(User.id).where(User.operator_id.in_(revisor_operator_ids(_me().id)))
 
 
+# The system's own events (no person, no unit) that every auditor reads: the state of the
+# installation, not of anyone's account. Others without a person (a failed login, an expired
+# session) are about a user account, and visible only to that account's operators' auditors.
+SYSTEM_EVENTS = tuple(
+    e.value
+    for e in Event
+    if e.value.startswith(("keys.", "policy.", "demo.", "reminders.", "crypto."))
+    or e in (Event.AUDIT_CHECKPOINT, Event.AUDIT_EXPORTED)
+)
+
+
 def visible_clause() -> Any:
     """The events the signed-in auditor reaches (see the module docstring)."""
+    no_unit = AuditEvent.unit_id.is_(None)
+    people = [str(ident) for ident in db.scalars(_scope_people())]
     return or_(
         AuditEvent.unit_id.in_(_scope_units()),
-        and_(AuditEvent.unit_id.is_(None), AuditEvent.actor_id.in_(_scope_people())),
-        and_(AuditEvent.unit_id.is_(None), AuditEvent.actor_id.is_(None)),
+        and_(no_unit, AuditEvent.actor_id.in_(_scope_people())),
+        and_(no_unit, AuditEvent.actor_id.is_(None), AuditEvent.event.in_(SYSTEM_EVENTS)),
+        and_(
+            no_unit,
+            AuditEvent.actor_id.is_(None),
+            AuditEvent.target_type == "user_account",
+            AuditEvent.target_id.in_(people),
+        ),
     )
 
 
@@ -78,7 +98,7 @@ def _date(raw: str | None) -> dt.date | None:
 
 def _int(raw: str | None) -> int | None:
     text = (raw or "").strip()
-    return int(text) if text.isdigit() and len(text) < 19 else None
+    return int(text) if text.isascii() and text.isdecimal() and len(text) < 19 else None
 
 
 class Search:

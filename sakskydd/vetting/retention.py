@@ -156,6 +156,7 @@ def _dispose_one(disposal: Disposal, today: dt.date) -> bool:
             "rule": disposal.rule,
             "closed_on": disposal.closed_on.isoformat(),
             "notes_deleted": notes_deleted,
+            "run_on": today.isoformat(),
         },
     )
     return True
@@ -166,6 +167,7 @@ def dispose(disposals: Iterable[Disposal], today: dt.date) -> int:
     how many were disposed of (a case changed since planning is skipped and not counted).
     Commits per case: call it with nothing pending in the session."""
     done = 0
+    disposals = list(disposals)
     for disposal in disposals:
         try:
             disposed = _dispose_one(disposal, today)
@@ -185,7 +187,9 @@ def dispose(disposals: Iterable[Disposal], today: dt.date) -> int:
         db.commit()
         done += 1
         log.info("retention: case %s disposed of (%s)", disposal.case_id, disposal.rule)
-    if done and _is_sqlite():
+    if disposals and _is_sqlite():
+        # Also when nothing was disposed this time: an interrupted earlier run may have left
+        # its frames in the WAL.
         truncate_sqlite_wal()
     return done
 

@@ -339,6 +339,8 @@ def update_step(
             )
     elif case.status != CaseStatus.IN_PROGRESS:
         raise WrongStage("Stegen före beslutet kan inte ändras när beslutet är fattat.")
+    elif case.left_on is not None:
+        raise WrongStage("Ärendet är avbrutet: personen har lämnat befattningen.")
     reference = _text({"reference": reference}, "reference")
     reason: ControlReason | None = None
     if done:
@@ -411,6 +413,8 @@ def decide(
     today = today or local_today()
     if case.status != CaseStatus.IN_PROGRESS:
         raise WrongStage("Beslutet är redan fattat.")
+    if case.left_on is not None:
+        raise WrongStage("Ärendet är avbrutet: personen har lämnat befattningen.")
     missing = rules.missing_for_decision(case.security_class, _done_kinds(case))
     if missing:
         names = ", ".join(rules.STEP_LABELS[k].lower() for k in missing)
@@ -575,6 +579,10 @@ def end_case(
     _writable(case)
     check_version(case, version)
     today = today or local_today()
+    if case.status == CaseStatus.DECIDED:
+        raise WrongStage(
+            "Beslutet väntar på bekräftelse. Bekräfta eller återförvisa det innan ärendet avslutas."
+        )
     left = _date(
         left_on,
         required="Ange när personen lämnade befattningen.",

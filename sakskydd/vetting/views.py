@@ -89,7 +89,7 @@ WHAT_LABELS = {
     "sent_back": "Beslutet återförvisat",
     "note": "Uppföljningsanteckning",
     "rechecked": "Omkontroll",
-    "ended": "Personen har lämnat befattningen",
+    "ended": "Personen lämnade befattningen eller ärendet avbröts",
 }
 FIELD_LABELS = {
     "person_name": "Namn",
@@ -424,6 +424,12 @@ def lookup(unit: OrgUnit, unit_id: str) -> Any:
             db.rollback()
             errors = [str(exc)]
         else:
+            if found:  # the answer shows names: a read of personal data, ids only in the trail
+                audit.record(
+                    Event.VETTING_READ_PERSONAL,
+                    target=unit,
+                    detail={"view": "lookup", "cases": [str(c.id) for c in found]},
+                )
             db.commit()
     else:
         if form.csrf_token.errors:

@@ -90,14 +90,30 @@ def test_an_auditor_reaches_their_operators_events_and_the_systems_only(app: Fla
         unit_id=world.foreign_unit.id,
     )
     foreign_person = _record(Event.AUTH_LOGOUT, actor=world.foreign_person.id)
+    # A failed login has no actor and no unit: it is about an account, seen by its auditors only.
+    own_failure = _record(
+        Event.AUTH_LOGIN_FAILURE,
+        outcome=Outcome.FAILURE,
+        target_type="user_account",
+        target_id=str(world.samordnare.id),
+    )
+    foreign_failure = _record(
+        Event.AUTH_LOGIN_FAILURE,
+        outcome=Outcome.FAILURE,
+        target_type="user_account",
+        target_id=str(world.foreign_person.id),
+    )
+    unknown_failure = _record(Event.AUTH_LOGIN_FAILURE, outcome=Outcome.FAILURE, detail={"reason": "unknown"})
     client = _client(app, world.revisor)
     seqs = set(_seqs(_page(client.get("/granskning"))))
-    assert {own, bolag, person, system} <= seqs
-    assert not {foreign_unit, foreign_person} & seqs
+    assert {own, bolag, person, system, own_failure} <= seqs
+    assert not {foreign_unit, foreign_person, foreign_failure, unknown_failure} & seqs
     assert client.get(f"/granskning/handelser/{own}").status_code == 200
     assert client.get(f"/granskning/handelser/{foreign_unit}").status_code == 404
     assert client.get(f"/granskning/handelser/{foreign_person}").status_code == 404
     assert client.get("/granskning/handelser/inte-ett-tal").status_code == 404
+    assert client.get("/granskning/handelser/²").status_code == 404  # a digit, but not ASCII
+    assert client.get("/granskning?fore=²").status_code == 200
     # Nobody else searches the trail.
     other = _client(app, world.samordnare)
     assert other.get("/granskning").status_code == 403

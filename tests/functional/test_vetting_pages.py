@@ -327,6 +327,12 @@ def test_lookup_by_personnummer_never_crosses_units(app: Flask, world: World) ->
     found = _post(client, f"/enheter/{world.unit.id}/provningar/sok", {"personnummer": "900101-0017"})
     assert found.status_code == 200
     assert case_id in _page(found) and "1 ärende" in _page(found)
+    db.close()
+    read = db.scalars(
+        select(AuditEvent).where(AuditEvent.event == "vetting.read_personal").order_by(AuditEvent.seq.desc())
+    ).first()
+    assert read is not None and '"lookup"' in read.payload and case_id in read.payload
+    assert read.unit_id == world.unit.id  # a unit target is its own unit
     assert all(form not in _page(found) for form in PNR_FORMS)  # the number is not echoed
     # A samordnare of another unit of the same kommun finds nothing, not even a hint.
     stranger = _client(app, world.stranger)

@@ -387,3 +387,31 @@ def test_no_omkontroll_after_the_person_left(app: Flask, world: World) -> None:
         services.record_recheck(
             world.samordnare, case, checked_on=TODAY, reference="R 2", version=case.version
         )
+
+
+def test_a_beslut_waiting_for_confirmation_is_not_ended_and_a_left_person_not_decided(
+    app: Flask, world: World
+) -> None:
+    case = _open(world, _position(world, "klass_3"))
+    _through_assessment(world, case)
+    services.decide(
+        world.samordnare, case, decision="godkand", decided_on=TODAY, reference="B 5", version=case.version
+    )
+    with pytest.raises(services.WrongStage, match="väntar på bekräftelse"):
+        services.end_case(
+            world.samordnare, case, left_on=TODAY, deregistered_on=None, reference=None, version=case.version
+        )
+    services.confirm_decision(world.ersattare, case, confirm=False, version=case.version)  # sent back
+    services.end_case(
+        world.samordnare, case, left_on=TODAY, deregistered_on=None, reference=None, version=case.version
+    )
+    assert case.status == CaseStatus.IN_PROGRESS and case.left_on == TODAY  # the avanmälan is due
+    with pytest.raises(services.WrongStage, match="avbrutet"):
+        services.decide(
+            world.samordnare,
+            case,
+            decision="godkand",
+            decided_on=TODAY,
+            reference="B 6",
+            version=case.version,
+        )
