@@ -27,7 +27,6 @@ class Event(enum.StrEnum):
     AUDIT_CHECKPOINT = "audit.checkpoint"
     AUDIT_EXPORTED = "audit.exported"
     AUDIT_SEARCHED = "audit.searched"  # an auditor's search: the filters, never free text
-    AUDIT_VERIFIED = "audit.verified"  # an on-demand verification from the auditors' workspace
     # Authentication: activation, login, MFA, recovery, passwords, step-up, logout
     AUTH_ACTIVATION_USED = "auth.activation.used"
     AUTH_LOGIN_FAILURE = "auth.login.failure"

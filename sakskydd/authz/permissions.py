@@ -51,7 +51,6 @@ ASSET_LIST: Final = "asset.list"
 ASSET_READ: Final = "asset.read"
 AUDIT_READ_STATUS: Final = "audit.read_status"
 AUDIT_SEARCH: Final = "audit.search"
-AUDIT_VERIFY: Final = "audit.verify"
 HOME_VIEW: Final = "home.view"
 NOTICE_ACKNOWLEDGE: Final = "notice.acknowledge"
 OPERATOR_SET_SUPERVISORS: Final = "operator.set_supervisors"
@@ -149,7 +148,6 @@ ACTION_RESOURCE_TYPES: MappingProxyType[str, frozenset[str]] = MappingProxyType(
         ASSET_READ: frozenset({"Asset"}),
         AUDIT_READ_STATUS: frozenset({"Application"}),
         AUDIT_SEARCH: frozenset({"Application"}),
-        AUDIT_VERIFY: frozenset({"Application"}),
         HOME_VIEW: frozenset({"Application"}),
         NOTICE_ACKNOWLEDGE: frozenset({"User"}),
         OPERATOR_SET_SUPERVISORS: frozenset({"Operator"}),

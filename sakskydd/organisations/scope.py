@@ -82,6 +82,16 @@ def readable_unit_ids(user_id: uuid.UUID) -> Select[Any]:
     return select(union(coordinated_unit_ids(user_id), chef_unit_ids(user_id)).subquery().c[0])
 
 
+def load_chef_operator(operator_id: str, user_id: uuid.UUID) -> Operator | None:
+    """The operator if the user is its chef (or its kommun's); None (→ 404) otherwise."""
+    ident = parse_uuid(operator_id)
+    if ident is None:
+        return None
+    return db.scalar(
+        select(Operator).where(Operator.id == ident, Operator.id.in_(chef_operator_ids(user_id)))
+    )
+
+
 def load_readable_unit(unit_id: str, user_id: uuid.UUID) -> OrgUnit | None:
     """The unit if the user reaches it; None (→ 404) when absent or out of scope."""
     ident = parse_uuid(unit_id)

@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, FieldList, FormField, HiddenField, IntegerField, StringField, TextAreaField
+from wtforms import BooleanField, FieldList, FormField, IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional
 
 from sakskydd.procurements.rules import (
@@ -17,14 +17,10 @@ from sakskydd.procurements.rules import (
 )
 from sakskydd.procurements.services import DUTY_STATUS_LABELS, KIND_LABELS, MAX_ACTIONS, RESULT_LABELS
 from sakskydd.web.formbase import SwedishForm
-from sakskydd.web.forms import REQUIRED, ChoiceField, GuardedForm, SwedishDateField, too_long
+from sakskydd.web.forms import REQUIRED, ChoiceField, GuardedForm, SwedishDateField, too_long, version_field
 
 YES_NO = [("ja", "Ja"), ("nej", "Nej")]
 ORG_NUMBER_HINT = "Organisationsnummer (NNNNNN-NNNN)"
-
-
-def _version() -> IntegerField:
-    return IntegerField(widget=HiddenField.widget, validators=[Optional()])
 
 
 class ProcurementForm(GuardedForm):
@@ -94,7 +90,7 @@ class TriageForm(SwedishForm):
     sub_suppliers = ChoiceField(
         QUESTIONS["sub_suppliers"], choices=YES_NO, validators=[DataRequired(REQUIRED)]
     )
-    version = _version()
+    version = version_field()
 
     ANSWERS = (
         "classified_access",
@@ -176,7 +172,7 @@ class FollowUpForm(GuardedForm):
 
 class ActionForm(SwedishForm):
     done_on = SwedishDateField("Klar den (ÅÅÅÅ-MM-DD)", validators=[Optional()])
-    version = _version()
+    version = version_field()
 
 
 class TemplateForm(SwedishForm):

@@ -20,7 +20,7 @@ from sakskydd.classification import CLASSIFICATION_LABELS
 from sakskydd.exports import Table, send_table
 from sakskydd.extensions import db
 from sakskydd.organisations.models import Operator, OrgUnit
-from sakskydd.organisations.scope import chef_operator_ids, readable_unit_ids, upphandlare_unit_ids
+from sakskydd.organisations.scope import load_chef_operator, readable_unit_ids, upphandlare_unit_ids
 from sakskydd.procurements import rules, services
 from sakskydd.procurements.forms import (
     YES_NO,
@@ -194,12 +194,7 @@ def load_creation_unit(unit_id: str, **_: Any) -> OrgUnit | None:
 
 
 def load_template_operator(operator_id: str, **_: Any) -> Operator | None:
-    ident = parse_uuid(operator_id)
-    if ident is None:
-        return None
-    return db.scalar(
-        select(Operator).where(Operator.id == ident, Operator.id.in_(chef_operator_ids(_me().id)))
-    )
+    return load_chef_operator(operator_id, _me().id)
 
 
 def _part(model: type[Any], procurement: Procurement, part_id: str) -> Any:

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from wtforms import HiddenField, IntegerField, StringField, TextAreaField
+from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Optional
 
 from sakskydd.vetting.rules import CLASS_LABELS, CONTROL_REASON_LABELS, DECISION_LABELS
 from sakskydd.web.formbase import SwedishForm
-from sakskydd.web.forms import REQUIRED, ChoiceField, GuardedForm, SwedishDateField, too_long
+from sakskydd.web.forms import REQUIRED, ChoiceField, GuardedForm, SwedishDateField, too_long, version_field
 
 # The personnummer is typed, never shown again: the field is rendered empty after a refusal
 # and browsers are asked not to remember it.
 PNR_ATTRS = {"autocomplete": "off", "spellcheck": "false", "inputmode": "text"}
 PNR_LABEL = "Personnummer eller samordningsnummer (ÅÅÅÅMMDD-NNNN)"
-
-
-def _version() -> IntegerField:
-    return IntegerField(widget=HiddenField.widget, validators=[Optional()])
 
 
 class PositionForm(SwedishForm):
@@ -36,7 +32,7 @@ class PositionForm(SwedishForm):
     )
     analysis = ChoiceField("Säkerhetsskyddsanalys som placeringen bygger på", validators=[Optional()])
     ended_on = SwedishDateField("Befattningen avvecklad (ÅÅÅÅ-MM-DD)", validators=[Optional()])
-    version = _version()
+    version = version_field()
 
 
 class OpenCaseForm(SwedishForm):
@@ -65,7 +61,7 @@ class StepForm(SwedishForm):
         choices=[("", "Välj kontrollorsak"), *CONTROL_REASON_LABELS.items()],
         validators=[Optional()],
     )
-    version = _version()
+    version = version_field()
 
 
 class DecisionForm(SwedishForm):
@@ -74,7 +70,7 @@ class DecisionForm(SwedishForm):
     )
     decided_on = SwedishDateField("Beslutsdatum (ÅÅÅÅ-MM-DD)", validators=[InputRequired(REQUIRED)])
     reference = StringField("Beslutets diarienummer", validators=[DataRequired(REQUIRED), too_long(100)])
-    version = _version()
+    version = version_field()
 
 
 CONFIRM_CHOICES = [
@@ -87,7 +83,7 @@ class ConfirmDecisionForm(SwedishForm):
     choice = ChoiceField(
         "Ditt ställningstagande", choices=CONFIRM_CHOICES, validators=[DataRequired(REQUIRED)]
     )
-    version = _version()
+    version = version_field()
 
 
 class NoteForm(GuardedForm):
@@ -101,7 +97,7 @@ class NoteForm(GuardedForm):
 class RecheckForm(SwedishForm):
     checked_on = SwedishDateField("Omkontrollen gjord (ÅÅÅÅ-MM-DD)", validators=[InputRequired(REQUIRED)])
     reference = StringField("Omkontrollens diarienummer", validators=[DataRequired(REQUIRED), too_long(100)])
-    version = _version()
+    version = version_field()
 
 
 class EndForm(SwedishForm):
@@ -110,7 +106,7 @@ class EndForm(SwedishForm):
     )
     deregistered_on = SwedishDateField("Registerkontrollen avanmäld (ÅÅÅÅ-MM-DD)", validators=[Optional()])
     reference = StringField("Avanmälans diarienummer", validators=[too_long(100)])
-    version = _version()
+    version = version_field()
 
 
 class InterviewTemplateForm(SwedishForm):

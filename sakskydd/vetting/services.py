@@ -304,6 +304,17 @@ def record_read(case: VettingCase, *, view: str = "detail") -> None:
     audit.record(Event.VETTING_READ_PERSONAL, target=case, detail={"view": view})
 
 
+def record_reads(unit: OrgUnit, cases: list[VettingCase], *, view: str) -> None:
+    """A page listing people of the unit's cases (the case list, a lookup's answer): one
+    vetting.read_personal with the case ids shown, never a name. Nothing shown, nothing read."""
+    if cases:
+        audit.record(
+            Event.VETTING_READ_PERSONAL,
+            target=unit,
+            detail={"view": view, "cases": [str(c.id) for c in cases]},
+        )
+
+
 def _writable(case: VettingCase) -> None:
     if case.status in (CaseStatus.CLOSED, CaseStatus.NOT_APPROVED) or case.anonymised_on is not None:
         raise CaseClosed()

@@ -20,10 +20,8 @@ from sqlalchemy import and_, func, select
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import selectinload
 
-from sakskydd import audit
 from sakskydd.accounts.models import User
 from sakskydd.analyses.models import SecurityAnalysis
-from sakskydd.audit.tags import Event
 from sakskydd.authz import permissions as perm
 from sakskydd.authz.enforcement import allowed_actions, authorize, is_allowed, parse_uuid
 from sakskydd.deadlines import ItemKind, Rules, local_today, vetting_items
@@ -32,10 +30,10 @@ from sakskydd.organisations.models import Operator, OrgUnit
 from sakskydd.organisations.scope import (
     chef_operator_ids,
     coordinated_unit_ids,
+    load_chef_operator,
     load_readable_unit,
     readable_unit_ids,
 )
-from sakskydd.records import DomainError
 from sakskydd.vetting import rules, services
 from sakskydd.vetting.forms import (
     ConfirmDecisionForm,
@@ -51,7 +49,7 @@ from sakskydd.vetting.forms import (
 )
 from sakskydd.vetting.models import CaseStatus, Position, StepStatus, VettingCase, VettingChange, VettingStep
 from sakskydd.vetting.rules import SecurityClass, StepKind
-from sakskydd.web.actions import carry_out
+from sakskydd.web.actions import carry_out, submit
 from sakskydd.web.listing import page_of
 from sakskydd.web.redirects import see_other
 
@@ -80,7 +78,6 @@ CASE_SORT_LABELS = {
 }
 # The `visa` filter: closed and disposed cases are hidden unless asked for.
 SHOW_LABELS = {"aktiva": "Aktiva ärenden", "avslutade": "Avslutade ärenden", "alla": "Alla ärenden"}
-OPEN_STATUSES = (CaseStatus.IN_PROGRESS, CaseStatus.DECIDED, CaseStatus.APPROVED)
 
 WHAT_LABELS = {
     "opened": "Ärendet öppnat",
@@ -163,21 +160,11 @@ def load_case(case_id: str, **_: Any) -> VettingCase | None:
 
 
 def load_template_operator(operator_id: str, **_: Any) -> Operator | None:
-    ident = parse_uuid(operator_id)
-    if ident is None:
-        return None
-    return db.scalar(
-        select(Operator).where(Operator.id == ident, Operator.id.in_(chef_operator_ids(_me().id)))
-    )
+    return load_chef_operator(operator_id, _me().id)
 
 
 def _rules() -> Rules:
     return Rules.from_settings(current_app.config["SAKSKYDD_SETTINGS"])
-
-
-def _stale_version(form: Any, record: Any) -> None:
-    form.version.data = record.version
-    form.version.raw_data = [str(record.version)]
 
 
 # --- the overview of counts ---------------------------------------------------------------------
@@ -257,7 +244,7 @@ def positions(unit: OrgUnit, unit_id: str) -> Any:
     active = dict(
         db.execute(
             select(VettingCase.position_id, func.count())
-            .where(VettingCase.unit_id == unit.id, VettingCase.status.in_(OPEN_STATUSES))
+            .where(VettingCase.unit_id == unit.id, VettingCase.status.in_(services.ACTIVE_STATUSES))
             .group_by(VettingCase.position_id)
         ).all()
     )
@@ -304,18 +291,13 @@ def _position_values(form: PositionForm) -> dict[str, Any]:
 def position_create(unit: OrgUnit, unit_id: str) -> Any:
     form = _position_form(unit.id, PositionForm())
     del form.ended_on  # a new position is current
-    errors: list[str] = []
-    if form.validate_on_submit():
-        values = _position_values(form)
-        outcome = carry_out(
-            lambda: services.create_position(_me(), unit, values),
-            "Befattningen är införd i befattningsförteckningen.",
-        )
-        if outcome.done:
-            return see_other("vetting.positions", unit_id=unit.id)
-        errors = [outcome.error or ""]
-    elif request.method == "POST":
-        errors = form.error_messages()
+    outcome, errors = submit(
+        form,
+        lambda: services.create_position(_me(), unit, _position_values(form)),
+        "Befattningen är införd i befattningsförteckningen.",
+    )
+    if outcome.done:
+        return see_other("vetting.positions", unit_id=unit.id)
     return render_template("vetting/position_form.html", unit=unit, position=None, form=form, errors=errors)
 
 
@@ -329,24 +311,18 @@ def position_edit(position: Position, position_id: str) -> Any:
     else:
         form = PositionForm()
     _position_form(position.unit_id, form)
-    errors: list[str] = []
-    status = 200
-    if form.validate_on_submit():
-        outcome = carry_out(
-            lambda: services.update_position(_me(), position, _position_values(form), form.version.data),
-            None,
-        )
-        if outcome.done:
-            flash("Ändringarna är sparade." if outcome.value else "Inga ändringar att spara.", "success")
-            return see_other("vetting.positions", unit_id=position.unit_id)
-        errors, status = [outcome.error or ""], outcome.status
-        if outcome.stale:
-            _stale_version(form, position)
-    elif request.method == "POST":
-        errors = form.error_messages()
+    outcome, errors = submit(
+        form,
+        lambda: services.update_position(_me(), position, _position_values(form), form.version.data),
+        None,
+        record=position,
+    )
+    if outcome.done:
+        flash("Ändringarna är sparade." if outcome.value else "Inga ändringar att spara.", "success")
+        return see_other("vetting.positions", unit_id=position.unit_id)
     return render_template(
         "vetting/position_form.html", unit=position.unit, position=position, form=form, errors=errors
-    ), status
+    ), outcome.status
 
 
 # --- the unit's cases ---------------------------------------------------------------------------
@@ -369,9 +345,9 @@ def cases(unit: OrgUnit, unit_id: str) -> Any:
     if position_id is not None:
         conditions.append(VettingCase.position_id == position_id)
     if show == "aktiva":
-        conditions.append(VettingCase.status.in_(OPEN_STATUSES))
+        conditions.append(VettingCase.status.in_(services.ACTIVE_STATUSES))
     elif show == "avslutade":
-        conditions.append(VettingCase.status.not_in(OPEN_STATUSES))
+        conditions.append(VettingCase.status.not_in(services.ACTIVE_STATUSES))
     query = (
         select(VettingCase)
         .join(Position, Position.id == VettingCase.position_id)
@@ -382,13 +358,7 @@ def cases(unit: OrgUnit, unit_id: str) -> Any:
     rows = list(
         db.scalars(query.options(selectinload(VettingCase.position)).offset(page.offset).limit(page.size))
     )
-    if rows:
-        # The list shows names: a read of personal data, audited with the ids shown (no names).
-        audit.record(
-            Event.VETTING_READ_PERSONAL,
-            target=unit,
-            detail={"view": "list", "cases": [str(c.id) for c in rows]},
-        )
+    services.record_reads(unit, rows, view="list")  # the list shows names
     db.commit()
     filters = {"status": status, "klass": klass, "visa": show, "befattning": str(position_id or "")}
     return render_template(
@@ -418,19 +388,14 @@ def lookup(unit: OrgUnit, unit_id: str) -> Any:
     errors: list[str] = []
     found: list[VettingCase] | None = None
     if form.validate_on_submit():
-        try:
-            found = services.lookup(_me(), unit, form.personnummer.data)
-        except DomainError as exc:
-            db.rollback()
-            errors = [str(exc)]
-        else:
-            if found:  # the answer shows names: a read of personal data, ids only in the trail
-                audit.record(
-                    Event.VETTING_READ_PERSONAL,
-                    target=unit,
-                    detail={"view": "lookup", "cases": [str(c.id) for c in found]},
-                )
-            db.commit()
+
+        def look() -> list[VettingCase]:
+            cases = services.lookup(_me(), unit, form.personnummer.data)
+            services.record_reads(unit, cases, view="lookup")  # the answer shows names
+            return cases
+
+        outcome = carry_out(look, None)
+        found, errors = (outcome.value, []) if outcome.done else (None, [outcome.error or ""])
     else:
         if form.csrf_token.errors:
             abort(400)
@@ -454,23 +419,19 @@ def open_case(unit: OrgUnit, unit_id: str) -> Any:
     ]
     if request.method == "GET" and request.args.get("befattning"):
         form.position.data = request.args.get("befattning")
-    errors: list[str] = []
-    if form.validate_on_submit():
-        outcome = carry_out(
-            lambda: services.open_case(
-                _me(),
-                unit,
-                position_id=parse_uuid(form.position.data or ""),
-                person_name=form.person_name.data,
-                personnummer=form.personnummer.data,
-            ),
-            "Ärendet är öppnat. Följ checklistan i ordning.",
-        )
-        if outcome.done:
-            return see_other("vetting.case", case_id=outcome.value.id)
-        errors = [outcome.error or ""]
-    elif request.method == "POST":
-        errors = form.error_messages()
+    outcome, errors = submit(
+        form,
+        lambda: services.open_case(
+            _me(),
+            unit,
+            position_id=parse_uuid(form.position.data or ""),
+            person_name=form.person_name.data,
+            personnummer=form.personnummer.data,
+        ),
+        "Ärendet är öppnat. Följ checklistan i ordning.",
+    )
+    if outcome.done:
+        return see_other("vetting.case", case_id=outcome.value.id)
     return render_template(
         "vetting/open_case.html", unit=unit, form=form, errors=errors, has_positions=bool(current)
     )
@@ -592,36 +553,30 @@ def step(case_: VettingCase, case_id: str, step_id: str) -> Any:
         if "control_reason" in form:
             form.control_reason.data = item.control_reason.value if item.control_reason else ""
         form.version.data = item.version
-    errors: list[str] = []
-    status = 200
-    if form.validate_on_submit():
-        done = form.status.data == "klar"
-        outcome = carry_out(
-            lambda: services.update_step(
-                _me(),
-                case_,
-                item,
-                done=done,
-                done_on=form.done_on.data,
-                reference=form.reference.data,
-                control_reason=form.data.get("control_reason"),
-                version=form.version.data,
-            ),
-            None,
+    done = form.status.data == "klar"
+    outcome, errors = submit(
+        form,
+        lambda: services.update_step(
+            _me(),
+            case_,
+            item,
+            done=done,
+            done_on=form.done_on.data,
+            reference=form.reference.data,
+            control_reason=form.data.get("control_reason"),
+            version=form.version.data,
+        ),
+        None,
+        record=item,
+    )
+    if outcome.done:
+        flash(
+            ("Steget är markerat som klart." if done else "Steget är öppnat igen.")
+            if outcome.value
+            else "Inga ändringar att spara.",
+            "success",
         )
-        if outcome.done:
-            flash(
-                ("Steget är markerat som klart." if done else "Steget är öppnat igen.")
-                if outcome.value
-                else "Inga ändringar att spara.",
-                "success",
-            )
-            return see_other("vetting.case", case_id=case_.id, _anchor="checklista")
-        errors, status = [outcome.error or ""], outcome.status
-        if outcome.stale:
-            _stale_version(form, item)
-    elif request.method == "POST":
-        errors = form.error_messages()
+        return see_other("vetting.case", case_id=case_.id, _anchor="checklista")
     topics: list[str] = []
     template = None
     if item.kind == StepKind.INTERVIEW:
@@ -635,7 +590,7 @@ def step(case_: VettingCase, case_id: str, step_id: str) -> Any:
         waiting=_step_states(case_).get(item.id, []),
         topics=topics,
         template=template,
-    ), status
+    ), outcome.status
 
 
 @vetting.route("/provningar/<case_id>/beslut", methods=["GET", "POST"])
@@ -645,27 +600,21 @@ def decide(case_: VettingCase, case_id: str) -> Any:
     if request.method == "GET":
         form.decided_on.data = local_today()
         form.version.data = case_.version
-    errors: list[str] = []
-    status = 200
-    if form.validate_on_submit():
-        outcome = carry_out(
-            lambda: services.decide(
-                _me(),
-                case_,
-                decision=form.decision.data,
-                decided_on=form.decided_on.data,
-                reference=form.reference.data,
-                version=form.version.data,
-            ),
-            "Beslutet är registrerat. En annan behörig person ska nu bekräfta det.",
-        )
-        if outcome.done:
-            return see_other("vetting.case", case_id=case_.id, _anchor="beslut")
-        errors, status = [outcome.error or ""], outcome.status
-        if outcome.stale:
-            _stale_version(form, case_)
-    elif request.method == "POST":
-        errors = form.error_messages()
+    outcome, errors = submit(
+        form,
+        lambda: services.decide(
+            _me(),
+            case_,
+            decision=form.decision.data,
+            decided_on=form.decided_on.data,
+            reference=form.reference.data,
+            version=form.version.data,
+        ),
+        "Beslutet är registrerat. En annan behörig person ska nu bekräfta det.",
+        record=case_,
+    )
+    if outcome.done:
+        return see_other("vetting.case", case_id=case_.id, _anchor="beslut")
     done = {s.kind for s in case_.steps if s.status == StepStatus.DONE}
     return render_template(
         "vetting/decide.html",
@@ -673,7 +622,7 @@ def decide(case_: VettingCase, case_id: str) -> Any:
         form=form,
         errors=errors,
         missing=rules.missing_for_decision(case_.security_class, done),
-    ), status
+    ), outcome.status
 
 
 @vetting.route("/provningar/<case_id>/bekrafta", methods=["GET", "POST"])
@@ -682,28 +631,22 @@ def confirm(case_: VettingCase, case_id: str) -> Any:
     form = ConfirmDecisionForm()
     if request.method == "GET":
         form.version.data = case_.version
-    errors: list[str] = []
-    status = 200
-    if form.validate_on_submit():
-        confirmed = form.choice.data == "bekrafta"
-        outcome = carry_out(
-            lambda: services.confirm_decision(_me(), case_, confirm=confirmed, version=form.version.data),
-            "Beslutet är bekräftat." if confirmed else "Beslutet är återförvisat; ärendet är åter pågående.",
-        )
-        if outcome.done:
-            return see_other("vetting.case", case_id=case_.id, _anchor="beslut")
-        errors, status = [outcome.error or ""], outcome.status
-        if outcome.stale:
-            _stale_version(form, case_)
-    elif request.method == "POST":
-        errors = form.error_messages()
+    confirmed = form.choice.data == "bekrafta"
+    outcome, errors = submit(
+        form,
+        lambda: services.confirm_decision(_me(), case_, confirm=confirmed, version=form.version.data),
+        "Beslutet är bekräftat." if confirmed else "Beslutet är återförvisat; ärendet är åter pågående.",
+        record=case_,
+    )
+    if outcome.done:
+        return see_other("vetting.case", case_id=case_.id, _anchor="beslut")
     return render_template(
         "vetting/confirm.html",
         c=case_,
         form=form,
         errors=errors,
         own_decision=case_.decided_by_id == _me().id,
-    ), status
+    ), outcome.status
 
 
 @vetting.route("/provningar/<case_id>/anteckning", methods=["GET", "POST"])
@@ -712,23 +655,19 @@ def note(case_: VettingCase, case_id: str) -> Any:
     form = NoteForm()
     if request.method == "GET":
         form.noted_on.data = local_today()
-    errors: list[str] = []
-    if form.validate_on_submit():
-        outcome = carry_out(
-            lambda: services.add_note(
-                _me(),
-                case_,
-                text=form.text.data,
-                noted_on=form.noted_on.data,
-                attested=bool(form.attested.data),
-            ),
-            "Anteckningen är sparad.",
-        )
-        if outcome.done:
-            return see_other("vetting.case", case_id=case_.id, _anchor="uppfoljning")
-        errors = [outcome.error or ""]
-    elif request.method == "POST":
-        errors = form.error_messages()
+    outcome, errors = submit(
+        form,
+        lambda: services.add_note(
+            _me(),
+            case_,
+            text=form.text.data,
+            noted_on=form.noted_on.data,
+            attested=bool(form.attested.data),
+        ),
+        "Anteckningen är sparad.",
+    )
+    if outcome.done:
+        return see_other("vetting.case", case_id=case_.id, _anchor="uppfoljning")
     return render_template("vetting/note.html", c=case_, form=form, errors=errors)
 
 
@@ -739,27 +678,21 @@ def recheck(case_: VettingCase, case_id: str) -> Any:
     if request.method == "GET":
         form.checked_on.data = local_today()
         form.version.data = case_.version
-    errors: list[str] = []
-    status = 200
-    if form.validate_on_submit():
-        outcome = carry_out(
-            lambda: services.record_recheck(
-                _me(),
-                case_,
-                checked_on=form.checked_on.data,
-                reference=form.reference.data,
-                version=form.version.data,
-            ),
-            "Omkontrollen är registrerad. Nästa omkontroll räknas från dess datum.",
-        )
-        if outcome.done:
-            return see_other("vetting.case", case_id=case_.id, _anchor="omkontroll")
-        errors, status = [outcome.error or ""], outcome.status
-        if outcome.stale:
-            _stale_version(form, case_)
-    elif request.method == "POST":
-        errors = form.error_messages()
-    return render_template("vetting/recheck.html", c=case_, form=form, errors=errors), status
+    outcome, errors = submit(
+        form,
+        lambda: services.record_recheck(
+            _me(),
+            case_,
+            checked_on=form.checked_on.data,
+            reference=form.reference.data,
+            version=form.version.data,
+        ),
+        "Omkontrollen är registrerad. Nästa omkontroll räknas från dess datum.",
+        record=case_,
+    )
+    if outcome.done:
+        return see_other("vetting.case", case_id=case_.id, _anchor="omkontroll")
+    return render_template("vetting/recheck.html", c=case_, form=form, errors=errors), outcome.status
 
 
 @vetting.route("/provningar/<case_id>/avsluta", methods=["GET", "POST"])
@@ -769,41 +702,35 @@ def end(case_: VettingCase, case_id: str) -> Any:
     if request.method == "GET":
         form.left_on.data = case_.left_on or local_today()
         form.version.data = case_.version
-    errors: list[str] = []
-    status = 200
-    if form.validate_on_submit():
-        outcome = carry_out(
-            lambda: services.end_case(
-                _me(),
-                case_,
-                left_on=form.left_on.data,
-                deregistered_on=form.deregistered_on.data,
-                reference=form.reference.data,
-                version=form.version.data,
-            ),
-            None,
+    outcome, errors = submit(
+        form,
+        lambda: services.end_case(
+            _me(),
+            case_,
+            left_on=form.left_on.data,
+            deregistered_on=form.deregistered_on.data,
+            reference=form.reference.data,
+            version=form.version.data,
+        ),
+        None,
+        record=case_,
+    )
+    if outcome.done:
+        flash(
+            "Ärendet är avslutat."
+            if outcome.value
+            else "Att personen lämnat befattningen är registrerat. Ärendet avslutas när "
+            "avanmälan av registerkontrollen är gjord.",
+            "success",
         )
-        if outcome.done:
-            flash(
-                "Ärendet är avslutat."
-                if outcome.value
-                else "Att personen lämnat befattningen är registrerat. Ärendet avslutas när "
-                "avanmälan av registerkontrollen är gjord.",
-                "success",
-            )
-            return see_other("vetting.case", case_id=case_.id)
-        errors, status = [outcome.error or ""], outcome.status
-        if outcome.stale:
-            _stale_version(form, case_)
-    elif request.method == "POST":
-        errors = form.error_messages()
+        return see_other("vetting.case", case_id=case_.id)
     return render_template(
         "vetting/end.html",
         c=case_,
         form=form,
         errors=errors,
         needs_deregistration=services.needs_deregistration(case_),
-    ), status
+    ), outcome.status
 
 
 # --- the operator's interview template --------------------------------------------------------
@@ -816,20 +743,17 @@ def interview_template(operator: Operator, operator_id: str) -> Any:
     form = InterviewTemplateForm()
     if request.method == "GET":
         form.topics.data = "\n".join(topics)
-    errors: list[str] = []
-    if form.validate_on_submit():
-        outcome = carry_out(lambda: services.save_interview_template(_me(), operator, form.topics.data), None)
-        if outcome.done:
-            flash(
-                f"Intervjumallen är sparad som version {outcome.value.version_no}."
-                if outcome.value
-                else "Inga ändringar att spara.",
-                "success",
-            )
-            return see_other("vetting.interview_template", operator_id=operator.id)
-        errors = [outcome.error or ""]
-    elif request.method == "POST":
-        errors = form.error_messages()
+    outcome, errors = submit(
+        form, lambda: services.save_interview_template(_me(), operator, form.topics.data), None
+    )
+    if outcome.done:
+        flash(
+            f"Intervjumallen är sparad som version {outcome.value.version_no}."
+            if outcome.value
+            else "Inga ändringar att spara.",
+            "success",
+        )
+        return see_other("vetting.interview_template", operator_id=operator.id)
     return render_template(
         "vetting/interview_template.html",
         operator=operator,

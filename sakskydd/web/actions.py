@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import flash
+from flask import flash, request
 
 from sakskydd.classification import ClassificationAboveCeiling
 from sakskydd.extensions import db
@@ -41,3 +41,18 @@ def carry_out(action: Callable[[], Any], success: str | None) -> Outcome:
     if success:
         flash(success, "success")
     return Outcome(True, value=value)
+
+
+def submit(
+    form: Any, action: Callable[[], Any], success: str | None, *, record: Any = None
+) -> tuple[Outcome, list[str]]:
+    """A form page's POST: validate, then carry_out(action). Returns the outcome and the errors
+    to show (the form's, or the service's). On a stale version the form takes the record's
+    current one, so saving again overwrites knowingly. A GET gives an undone outcome, no errors."""
+    if form.validate_on_submit():
+        outcome = carry_out(action, success)
+        if outcome.stale and record is not None:
+            form.version.data = record.version
+            form.version.raw_data = [str(record.version)]
+        return outcome, [] if outcome.done else [outcome.error or ""]
+    return Outcome(False), form.error_messages() if request.method == "POST" else []

@@ -17,13 +17,27 @@ from sakskydd.classification import (
 )
 from sakskydd.web.formbase import SwedishForm
 
-__all__ = ["BAD_DATE", "REQUIRED", "ChoiceField", "GuardedForm", "SwedishDateField", "ceiling", "too_long"]
+__all__ = [
+    "BAD_DATE",
+    "REQUIRED",
+    "ChoiceField",
+    "GuardedForm",
+    "SwedishDateField",
+    "ceiling",
+    "too_long",
+    "version_field",
+]
 
 ATTESTATION_REQUIRED = (
     "Du måste intyga att fritexten inte innehåller säkerhetsskyddsklassificerade uppgifter."
 )
 BAD_DATE = "Ange ett datum som ÅÅÅÅ-MM-DD."
 NOT_A_CHOICE = "Välj ett av alternativen."
+
+
+def version_field() -> IntegerField:
+    """The record's version, carried hidden through the form (optimistic locking)."""
+    return IntegerField(widget=HiddenField.widget, validators=[Optional()])
 
 
 def too_long(limit: int) -> Length:
@@ -63,7 +77,7 @@ class GuardedForm(SwedishForm):
 
     attested = BooleanField(ATTESTATION_TEXT)
     marking = SelectField("Informationens säkerhetsskyddsklass", coerce=int, default=0)
-    version = IntegerField(widget=HiddenField.widget, validators=[Optional()])
+    version = version_field()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
