@@ -205,7 +205,9 @@ def _register_blueprints(app: Flask) -> None:
     from sakskydd.assets.views import assets
     from sakskydd.auditing.views import auditing
     from sakskydd.authz import enforcement
+    from sakskydd.followup.views import followup
     from sakskydd.organisations.views import units
+    from sakskydd.oversight.views import oversight
     from sakskydd.procurements.views import procurements
     from sakskydd.vetting.views import vetting
     from sakskydd.web.views import health, main
@@ -222,6 +224,8 @@ def _register_blueprints(app: Flask) -> None:
         assets,
         procurements,
         vetting,
+        followup,
+        oversight,
         auditing,
     ):
         app.register_blueprint(blueprint)

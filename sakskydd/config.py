@@ -8,6 +8,7 @@ to start.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 from collections import Counter
@@ -92,6 +93,13 @@ class Settings:
     # data is destroyed (the city archive authority sets the values).
     retention_vetting_closed_days: int = 5 * 365
     retention_vetting_not_approved_days: int = 365
+    # The yearly follow-up is due on this (month, day) of its year: the city reports it with
+    # tertialrapport 2 (the tertial ends 31 August; the report is made in September).
+    followup_due: tuple[int, int] = (9, 15)
+    # The trusted public key the auditors' workspace verifies checkpoint signatures with, so that
+    # the web process never reads the signing key. Default: the signing key's path + ".pub",
+    # written when the key is generated (`sakskydd init`, `sakskydd audit public-key`).
+    audit_public_key_file: Path | None = None
 
     @property
     def is_production(self) -> bool:
@@ -150,7 +158,13 @@ class Settings:
             retention_vetting_not_approved_days=_int(
                 get("RETENTION_VETTING_NOT_APPROVED_DAYS"), 365, "RETENTION_VETTING_NOT_APPROVED_DAYS"
             ),
+            followup_due=_month_day(get("FOLLOWUP_DUE"), "FOLLOWUP_DUE"),
         )
+        public_key = get("AUDIT_PUBLIC_KEY_FILE")
+        if public_key:
+            settings.audit_public_key_file = Path(public_key)
+        elif settings.signing_key_file is not None:
+            settings.audit_public_key_file = Path(str(settings.signing_key_file) + ".pub")
         if environment in ("demo", "test") and not settings.secret_key:
             settings.secret_key = _instance_secret(instance_path)
         settings.validate()
@@ -212,6 +226,20 @@ def _months(raw: str | None, name: str) -> tuple[int, int, int, int]:
         raise ConfigError(f"SAKSKYDD_{name} must be four whole numbers separated by commas, e.g. 6,12,12,24")
     a, b, c, d = (int(p) for p in parts)
     return (a, b, c, d)
+
+
+def _month_day(raw: str | None, name: str) -> tuple[int, int]:
+    """A day of the year as MM-DD, e.g. "09-15" (29 February is refused: not every year has it)."""
+    if raw is None:
+        return Settings.followup_due
+    month, _, day = raw.strip().partition("-")
+    if not (month.isdigit() and day.isdigit()):
+        raise ConfigError(f"SAKSKYDD_{name} must be a day of the year as MM-DD, e.g. 09-15")
+    try:
+        dt.date(2025, int(month), int(day))
+    except ValueError:
+        raise ConfigError(f"SAKSKYDD_{name} must be a day that exists every year (MM-DD)") from None
+    return (int(month), int(day))
 
 
 def _int(raw: str | None, default: int, name: str) -> int:

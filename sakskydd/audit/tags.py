@@ -27,6 +27,8 @@ class Event(enum.StrEnum):
     AUDIT_CHECKPOINT = "audit.checkpoint"
     AUDIT_EXPORTED = "audit.exported"
     AUDIT_SEARCHED = "audit.searched"  # an auditor's search: the filters, never free text
+    AUDIT_VERIFICATION_STARTED = "audit.verification_started"
+    AUDIT_VERIFIED = "audit.verified"  # the result of a verification run from the workspace
     # Authentication: activation, login, MFA, recovery, passwords, step-up, logout
     AUTH_ACTIVATION_USED = "auth.activation.used"
     AUTH_LOGIN_FAILURE = "auth.login.failure"
@@ -46,10 +48,25 @@ class Event(enum.StrEnum):
     AUTHZ_DENY = "authz.deny"
     # Personnel clearance
     CLEARANCE_CHANGED = "clearance.changed"
+    # The stadsövergripande säkerhetsanalys: drafts, measures, omvärldsbevakning, adoption, exports
+    CITYWIDE_ADOPTED = "citywide.adopted"
+    CITYWIDE_COMPILED = "citywide.compiled"
+    CITYWIDE_CREATED = "citywide.created"
+    CITYWIDE_EXPORTED = "citywide.exported"
+    CITYWIDE_MEASURE_CHANGED = "citywide.measure_changed"
+    CITYWIDE_THREAT_NOTE_CHANGED = "citywide.threat_note_changed"
+    CITYWIDE_UPDATED = "citywide.updated"
     # Field-level encryption failures
     CRYPTO_DECRYPT_FAILED = "crypto.decrypt_failed"
     # Demo data
     DEMO_LOADED = "demo.loaded"
+    # The yearly follow-up: opened, answered, submitted, returned or reviewed; the questionnaire
+    FOLLOWUP_ANSWERED = "followup.answered"
+    FOLLOWUP_OPENED = "followup.opened"
+    FOLLOWUP_QUESTIONNAIRE_SAVED = "followup.questionnaire_saved"
+    FOLLOWUP_RETURNED = "followup.returned"
+    FOLLOWUP_REVIEWED = "followup.reviewed"
+    FOLLOWUP_SUBMITTED = "followup.submitted"
     # Key management
     KEYS_ADDED = "keys.added"
     KEYS_DISABLED = "keys.disabled"
@@ -60,6 +77,8 @@ class Event(enum.StrEnum):
     OPERATOR_CREATED = "operator.created"
     OPERATOR_SUPERVISORS_SET = "operator.supervisors_set"
     OPERATOR_UPDATED = "operator.updated"
+    # The chef's consolidated picture: exports (marked, after step-up)
+    OVERSIGHT_EXPORTED = "oversight.exported"
     # Authorization policies
     POLICY_LOADED = "policy.loaded"
     # Role assignments and their two-person approval

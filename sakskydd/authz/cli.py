@@ -38,7 +38,7 @@ from sakskydd.authz.entities import (
 DECISIONS_FILE = "decisions.yaml"
 PRINCIPAL_ID = "principal"
 SELF = "self"
-RECORD_TYPES = frozenset({"Analysis", "Asset", "Procurement", "Position", "VettingCase"})
+RECORD_TYPES = frozenset({"Analysis", "Asset", "Procurement", "Position", "VettingCase", "FollowUp"})
 RESOURCE_KINDS = ("user", "unit", "operator", "assignment", "record")
 
 policies = AppGroup("policies", help="Check the authorization policies (Cedar).")

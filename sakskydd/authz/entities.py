@@ -101,12 +101,13 @@ def record_attributes(
 
     An analysis's authors include its creator; a procurement's are only who answered its triage
     (the creator may be the samordnare who then confirms someone else's answers); a vetting
-    case's only who took its beslut (the second person confirms it).
+    case's only who took its beslut (the second person confirms it); a follow-up's only who
+    submitted it (the chef reviews it).
     """
     attrs: dict[str, Any] = {"unit": unit, "classification": int(classification), "created_by": created_by}
     if entity_type == "Analysis":
         attrs["authors"] = frozenset({created_by, *authors})
-    if entity_type in ("Procurement", "VettingCase"):
+    if entity_type in ("Procurement", "VettingCase", "FollowUp"):
         attrs["authors"] = frozenset(authors)
     if entity_type == "Procurement":
         attrs["responsible"] = responsible if responsible is not None else created_by
@@ -363,7 +364,9 @@ def resource_entities(session: Session, resource: Any) -> tuple[EntityRef, list[
     from sakskydd.analyses.models import SecurityAnalysis
     from sakskydd.assets.models import ProtectedAsset
     from sakskydd.audit.models import AuditEvent
+    from sakskydd.followup.models import AnnualFollowUp
     from sakskydd.organisations.models import Operator, OrgUnit
+    from sakskydd.oversight.models import CityWideAnalysis
     from sakskydd.procurements.models import Procurement
     from sakskydd.vetting.models import Position, VettingCase
 
@@ -371,6 +374,11 @@ def resource_entities(session: Session, resource: Any) -> tuple[EntityRef, list[
         # An audit event is no entity of its own: the auditor's permission is on the application
         # (audit.search), and which events they reach is decided in SQL by the loader.
         return application_ref(), [application_entity()]
+    if isinstance(resource, CityWideAnalysis):
+        # Decided on its operator (policies/oversight.cedar): the analysis is the operator's own.
+        return operator_ref(resource.operator_id), operator_entity(session, resource.operator_id)
+    if isinstance(resource, AnnualFollowUp):
+        return EntityRef("FollowUp", _id(resource)), unit_record_entity(session, "FollowUp", resource)
     if isinstance(resource, VettingCase):
         return EntityRef("VettingCase", _id(resource)), unit_record_entity(session, "VettingCase", resource)
     if isinstance(resource, Position):

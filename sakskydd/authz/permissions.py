@@ -49,11 +49,27 @@ ASSET_CREATE: Final = "asset.create"
 ASSET_EDIT: Final = "asset.edit"
 ASSET_LIST: Final = "asset.list"
 ASSET_READ: Final = "asset.read"
+AUDIT_EXPORT: Final = "audit.export"
 AUDIT_READ_STATUS: Final = "audit.read_status"
 AUDIT_SEARCH: Final = "audit.search"
+AUDIT_VERIFY: Final = "audit.verify"
+CITYWIDE_ADOPT: Final = "citywide.adopt"
+CITYWIDE_EDIT: Final = "citywide.edit"
+CITYWIDE_EXPORT: Final = "citywide.export"
+CITYWIDE_READ: Final = "citywide.read"
+FOLLOWUP_EDIT: Final = "followup.edit"
+FOLLOWUP_LIST: Final = "followup.list"
+FOLLOWUP_OPEN: Final = "followup.open"
+FOLLOWUP_OVERVIEW: Final = "followup.overview"
+FOLLOWUP_QUESTIONNAIRE: Final = "followup.questionnaire"
+FOLLOWUP_READ: Final = "followup.read"
+FOLLOWUP_REVIEW: Final = "followup.review"
+FOLLOWUP_SUBMIT: Final = "followup.submit"
 HOME_VIEW: Final = "home.view"
 NOTICE_ACKNOWLEDGE: Final = "notice.acknowledge"
 OPERATOR_SET_SUPERVISORS: Final = "operator.set_supervisors"
+OVERSIGHT_EXPORT: Final = "oversight.export"
+OVERSIGHT_VIEW: Final = "oversight.view"
 PROCUREMENT_CLOSE: Final = "procurement.close"
 PROCUREMENT_CONFIRM: Final = "procurement.confirm"
 PROCUREMENT_CREATE: Final = "procurement.create"
@@ -99,6 +115,10 @@ STEP_UP_ACTIONS: frozenset[str] = frozenset(
         ADMIN_ROLE_REVOKE,
         ADMIN_USER_RESET_MFA,
         ANALYSIS_APPROVE,
+        AUDIT_EXPORT,
+        CITYWIDE_ADOPT,
+        CITYWIDE_EXPORT,
+        OVERSIGHT_EXPORT,
         PROCUREMENT_EXPORT,
         VETTING_CONFIRM_DECISION,
         VETTING_DECIDE,
@@ -146,11 +166,27 @@ ACTION_RESOURCE_TYPES: MappingProxyType[str, frozenset[str]] = MappingProxyType(
         ASSET_EDIT: frozenset({"Asset"}),
         ASSET_LIST: frozenset({"Unit"}),
         ASSET_READ: frozenset({"Asset"}),
+        AUDIT_EXPORT: frozenset({"Application"}),
         AUDIT_READ_STATUS: frozenset({"Application"}),
         AUDIT_SEARCH: frozenset({"Application"}),
+        AUDIT_VERIFY: frozenset({"Application"}),
+        CITYWIDE_ADOPT: frozenset({"Operator"}),
+        CITYWIDE_EDIT: frozenset({"Operator"}),
+        CITYWIDE_EXPORT: frozenset({"Operator"}),
+        CITYWIDE_READ: frozenset({"Operator"}),
+        FOLLOWUP_EDIT: frozenset({"FollowUp"}),
+        FOLLOWUP_LIST: frozenset({"Unit"}),
+        FOLLOWUP_OPEN: frozenset({"Unit"}),
+        FOLLOWUP_OVERVIEW: frozenset({"Operator"}),
+        FOLLOWUP_QUESTIONNAIRE: frozenset({"Operator"}),
+        FOLLOWUP_READ: frozenset({"FollowUp"}),
+        FOLLOWUP_REVIEW: frozenset({"FollowUp"}),
+        FOLLOWUP_SUBMIT: frozenset({"FollowUp"}),
         HOME_VIEW: frozenset({"Application"}),
         NOTICE_ACKNOWLEDGE: frozenset({"User"}),
         OPERATOR_SET_SUPERVISORS: frozenset({"Operator"}),
+        OVERSIGHT_EXPORT: frozenset({"Operator"}),
+        OVERSIGHT_VIEW: frozenset({"Operator"}),
         PROCUREMENT_CLOSE: frozenset({"Procurement"}),
         PROCUREMENT_CONFIRM: frozenset({"Procurement"}),
         PROCUREMENT_CREATE: frozenset({"Unit"}),

@@ -31,6 +31,7 @@ ASSET = EntityRef("Asset", "asset")
 PROCUREMENT = EntityRef("Procurement", "procurement")
 POSITION = EntityRef("Position", "position")
 VETTING_CASE = EntityRef("VettingCase", "vetting_case")
+FOLLOW_UP = EntityRef("FollowUp", "follow_up")
 FRESH = {"mfa": True, "auth_age_seconds": 10}
 STALE = {"mfa": True, "auth_age_seconds": 301}
 
@@ -86,6 +87,11 @@ def world(**me_overrides: Any) -> list[dict[str, Any]]:
             {"unit": UNIT, "classification": 0, "created_by": OTHER, "authors": frozenset({OTHER})},
             [UNIT],
         ),
+        entity(
+            FOLLOW_UP,
+            {"unit": UNIT, "classification": 0, "created_by": OTHER, "authors": frozenset({OTHER})},
+            [UNIT],
+        ),
         application_entity(),
     ]
 
@@ -105,6 +111,7 @@ def sample_resource(action: str) -> EntityRef:
         "Procurement": PROCUREMENT,
         "Position": POSITION,
         "VettingCase": VETTING_CASE,
+        "FollowUp": FOLLOW_UP,
     }[kind]
 
 

@@ -46,5 +46,5 @@ def test_step_up_actions_are_actions() -> None:
 
 def test_resource_types_are_schema_entity_types() -> None:
     known = {"Application", "Operator", "Unit", "User", "RoleAssignment", "Analysis", "Asset", "Procurement"}
-    known |= {"Position", "VettingCase"}
+    known |= {"Position", "VettingCase", "FollowUp"}
     assert all(types and types <= known for types in perm.ACTION_RESOURCE_TYPES.values())

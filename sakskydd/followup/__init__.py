@@ -1,0 +1,1 @@
+"""Årlig uppföljning (DOMAIN.md §5)."""

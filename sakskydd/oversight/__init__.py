@@ -1,0 +1,1 @@
+"""The chef's consolidated picture and the stadsövergripande säkerhetsanalys (DOMAIN.md §5)."""
