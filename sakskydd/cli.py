@@ -47,7 +47,7 @@ def migrate(database_url: str, revision: str = "head") -> None:
 def prepare_instance(settings: Settings) -> None:
     """Migrate the database and create the key file, signing key and first keys (idempotent)."""
     from sakskydd import create_app, crypto
-    from sakskydd.audit.checkpoints import generate_signing_key
+    from sakskydd.audit.checkpoints import generate_signing_key, load_signing_key, write_public_key
     from sakskydd.crypto.providers import generate_kek_file
     from sakskydd.extensions import db
 
@@ -62,6 +62,10 @@ def prepare_instance(settings: Settings) -> None:
         generate_kek_file(settings.kek_file)
     if settings.signing_key_file is not None and not settings.signing_key_file.exists():
         generate_signing_key(settings.signing_key_file)
+    public_key_file = settings.audit_public_key_file
+    if settings.signing_key_file is not None and public_key_file is not None and not public_key_file.exists():
+        # What the auditors' workspace trusts, so that the web process never reads the signing key.
+        write_public_key(public_key_file, load_signing_key(settings.signing_key_file))
     migrate(settings.database_url)
     app = create_app(settings, load_keys=False)
     with app.app_context():
@@ -144,9 +148,12 @@ def serve_command(host: str, port: int, workers: int) -> None:
 
 
 def _attach_static_groups() -> None:
+    """Commands that need no application (an auditor's machine has no server configuration)."""
+    from sakskydd.audit.cli import verify_export_command
     from sakskydd.authz.cli import policies
 
     main.add_command(policies)
+    main.add_command(verify_export_command)
 
 
 users = AppGroup("users", help="Create, disable and reset accounts from the command line.")

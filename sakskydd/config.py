@@ -101,6 +101,10 @@ class Settings:
     # written when the key is generated (`sakskydd init`, `sakskydd audit public-key`).
     audit_public_key_file: Path | None = None
 
+    def __post_init__(self) -> None:
+        if self.audit_public_key_file is None and self.signing_key_file is not None:
+            self.audit_public_key_file = Path(str(self.signing_key_file) + ".pub")
+
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
@@ -160,11 +164,8 @@ class Settings:
             ),
             followup_due=_month_day(get("FOLLOWUP_DUE"), "FOLLOWUP_DUE"),
         )
-        public_key = get("AUDIT_PUBLIC_KEY_FILE")
-        if public_key:
-            settings.audit_public_key_file = Path(public_key)
-        elif settings.signing_key_file is not None:
-            settings.audit_public_key_file = Path(str(settings.signing_key_file) + ".pub")
+        if get("AUDIT_PUBLIC_KEY_FILE"):
+            settings.audit_public_key_file = Path(get("AUDIT_PUBLIC_KEY_FILE") or "")
         if environment in ("demo", "test") and not settings.secret_key:
             settings.secret_key = _instance_secret(instance_path)
         settings.validate()

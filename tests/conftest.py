@@ -120,6 +120,10 @@ def settings(template: dict[str, object], database_url: str, tmp_path: Path) -> 
     for name in ("kek", "audit-signing.key"):
         shutil.copy2(Path(str(template["instance"])) / name, instance / name)
         os.chmod(instance / name, 0o600)
+    # The public key `sakskydd init` wrote next to the signing key (the web process trusts it).
+    shutil.copy2(
+        Path(str(template["instance"])) / "audit-signing.key.pub", instance / "audit-signing.key.pub"
+    )
     return _settings(instance, database_url)
 
 
@@ -129,6 +133,9 @@ def app(settings: Settings) -> Iterator[Flask]:
     ctx = application.app_context()
     ctx.push()
     yield application
+    # A verification started from the workspace runs in a thread: let it end before the database goes.
+    for thread in application.extensions.get("sakskydd.audit_verification_threads", []):
+        thread.join(timeout=120)
     ctx.pop()
     application.extensions["sakskydd.db"].dispose()
 

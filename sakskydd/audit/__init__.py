@@ -211,11 +211,13 @@ def record(
     detail: Mapping[str, Any] | None = None,
     session: Session | None = None,
     keyring: KeyRing | None = None,
+    source: Mapping[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one event to the chain in the session's current transaction and flush.
 
     `target` may be a model instance (type = its table, id, unit_id and classification
-    taken from it); `actor` overrides the acting user (a UUID or a user). Raises ValueError
+    taken from it); `actor` overrides the acting user (a UUID or a user); `source` the
+    source (for work a request started in the background, which has no request of its own). Raises ValueError
     for an unknown tag or outcome, SensitiveDetail for a forbidden detail key, NotCanonical
     for floats, and any database error of the insert: the caller's change must then roll back.
     """
@@ -234,10 +236,12 @@ def record(
     _guard(detail, "detail")
     _guard(decision or {}, "decision")
 
-    actor_info, source = _context()
+    actor_info, origin = _context()
+    if source is not None:  # set by code (not from input), like the request's own source
+        origin = dict(source)
     # The request's route decision (action, deciding policies, bundle hash) goes with every
     # event of that request unless the caller records a decision of its own (e.g. a denial).
-    route_decision = source.pop("decision", None)
+    route_decision = origin.pop("decision", None)
     if decision is None:
         decision = route_decision
     if actor is not None:
@@ -275,7 +279,7 @@ def record(
                 "event": event.value,
                 "outcome": outcome.value,
                 "actor": actor_info,
-                "source": source,
+                "source": origin,
                 "target": target_info,
                 "decision": decision,
                 "changed": sorted(set(changed)),

@@ -41,13 +41,18 @@ __all__ = [
     "SigningKeyError",
     "append_checkpoint_file",
     "checkpoint_due",
+    "CHECKPOINT_FILE_NAME",
     "generate_signing_key",
     "load_public_key",
     "load_signing_key",
+    "write_public_key",
     "make_checkpoint",
     "public_key_pem",
     "read_checkpoint_file",
 ]
+
+
+CHECKPOINT_FILE_NAME = "audit-checkpoints.jsonl"  # in the instance folder, outside the database
 
 
 class SigningKeyError(RuntimeError):
@@ -74,6 +79,25 @@ def generate_signing_key(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
     with os.fdopen(fd, "wb") as handle:
         handle.write(pem)
     return key
+
+
+def write_public_key(path: str | os.PathLike[str], key: Ed25519PrivateKey | Ed25519PublicKey) -> bool:
+    """Write the public key (PEM, mode 0644) unless the file holds it already; True if written.
+
+    Refuses (SigningKeyError) to replace a different key: the file is what the auditors'
+    workspace trusts, and changing it is a deliberate act for the operator, not a side effect.
+    """
+    path = Path(path)
+    pem = public_key_pem(key)
+    if path.exists():
+        if load_public_key(path.read_bytes()).public_bytes_raw() == load_public_key(pem).public_bytes_raw():
+            return False
+        raise SigningKeyError(f"{path} holds another public key; remove it deliberately to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(pem)
+    return True
 
 
 def load_signing_key(path: str | os.PathLike[str]) -> Ed25519PrivateKey:

@@ -12,6 +12,7 @@ from flask.cli import AppGroup
 
 from sakskydd.audit import Event, record
 from sakskydd.audit.checkpoints import (
+    CHECKPOINT_FILE_NAME,
     AuditChainBroken,
     SigningKeyError,
     append_checkpoint_file,
@@ -20,8 +21,10 @@ from sakskydd.audit.checkpoints import (
     load_signing_key,
     make_checkpoint,
     read_checkpoint_file,
+    write_public_key,
 )
 from sakskydd.audit.export import ExportFormatError, verify_export, write_export
+from sakskydd.audit.range_export import RangeFormatError, RangeResult, is_range_export, verify_range_export
 from sakskydd.audit.verify import (
     Checkpoint,
     VerifyResult,
@@ -36,7 +39,6 @@ from sakskydd.extensions import db, get_database
 
 audit = AppGroup("audit", help="Granskningsloggen: verifiera, signera kontrollpunkter, exportera.")
 
-CHECKPOINT_FILE_NAME = "audit-checkpoints.jsonl"
 JOBS_OPTION = click.option(
     "--jobs",
     type=click.IntRange(min=1),
@@ -125,20 +127,9 @@ def _verify(
     except (OSError, ValueError, KeyError) as exc:
         raise click.ClickException(f"Kontrollpunktsfilen kan inte läsas: {exc}") from None
     if export_file is not None:
-        try:
-            result, _header, used_key = verify_export(export_file, public_key=trusted, pool=pool)
-        except ExportFormatError as exc:
-            click.echo(f"Exportfilen är felaktig: {exc}", err=True)
-            raise SystemExit(1) from None
-        if extra and result.ok:
+        if extra:
             click.echo("Obs: --checkpoints används bara mot databasen.", err=True)
-        if trusted is None and used_key is not None:
-            click.echo(
-                "Obs: signaturerna kontrollerades mot nyckeln i exportfilen, fingeravtryck "
-                f"{key_fingerprint(used_key)}; jämför det med ett betrott värde eller ange --public-key.",
-                err=True,
-            )
-        _report(result)
+        verify_export_file(export_file, trusted, pool)
         return
     keyring = _keyring()
     if trusted is None:
@@ -157,6 +148,84 @@ def _verify(
     finally:
         db.rollback()
     _report(result)
+
+
+def verify_export_file(export_file: Path, trusted: Ed25519PublicKey | None, pool: Pool | None) -> None:
+    """Verify an export file (whole trail or an auditor's range) and report; needs no database."""
+    if is_range_export(export_file):
+        _verify_range(export_file, trusted)
+        return
+    try:
+        result, _header, used_key = verify_export(export_file, public_key=trusted, pool=pool)
+    except ExportFormatError as exc:
+        click.echo(f"Exportfilen är felaktig: {exc}", err=True)
+        raise SystemExit(1) from None
+    if trusted is None and used_key is not None:
+        _fingerprint_note(used_key)
+    _report(result)
+
+
+def _fingerprint_note(used_key: Ed25519PublicKey) -> None:
+    click.echo(
+        "Obs: signaturerna kontrollerades mot nyckeln i exportfilen, fingeravtryck "
+        f"{key_fingerprint(used_key)}; jämför det med ett betrott värde eller ange --public-key.",
+        err=True,
+    )
+
+
+def _verify_range(export_file: Path, trusted: Ed25519PublicKey | None) -> None:
+    """A range export (an auditor's selection, sakskydd/audit/range_export.py)."""
+    try:
+        outcome: RangeResult = verify_range_export(export_file, public_key=trusted)
+    except RangeFormatError as exc:
+        click.echo(f"Exportfilen är felaktig: {exc}", err=True)
+        raise SystemExit(1) from None
+    header = outcome.header
+    click.echo(
+        f"Intervall {header.first_seq}–{header.last_seq}: {outcome.full} händelser i klartext, "
+        f"{outcome.sealed} förseglade (bara hash)."
+    )
+    if trusted is None and outcome.public_key is not None:
+        _fingerprint_note(outcome.public_key)
+    if outcome.result.ok and outcome.anchor is None:
+        click.echo(
+            "Obs: ingen signerad kontrollpunkt ligger inom intervallet; kedjan är hel men vilar på "
+            "serverns uppgift om hashen före intervallet.",
+            err=True,
+        )
+    elif outcome.result.ok:
+        click.echo(f"Förankrad i signerad kontrollpunkt {outcome.anchor}.")
+    _report(outcome.result)
+
+
+@click.command("verify-export")
+@click.argument("export_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--public-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Betrodd publik nyckel (PEM) för kontrollpunkternas signaturer.",
+)
+@JOBS_OPTION
+def verify_export_command(export_file: Path, public_key: Path | None, jobs: int | None) -> None:
+    """Verifiera en exportfil av granskningsloggen fristående (utan server, databas eller nycklar)."""
+    trusted = _public_key_from_file(public_key) if public_key is not None else None
+    with verification_pool(jobs) as pool:
+        verify_export_file(export_file, trusted, pool)
+
+
+@audit.command("public-key")
+def public_key_command() -> None:
+    """Skriv den publika nyckeln (för webbens verifiering och för revisorer) och visa fingeravtrycket."""
+    path = _settings().audit_public_key_file
+    if path is None:
+        raise click.ClickException("Ingen fil för den publika nyckeln är konfigurerad.")
+    try:
+        key = load_signing_key(_signing_key_path())
+        written = write_public_key(path, key)
+    except SigningKeyError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{'Skrev' if written else 'Oförändrad:'} {path}")
+    click.echo(f"Fingeravtryck (SHA-256): {key_fingerprint(key.public_key())}")
 
 
 @audit.command("checkpoint")

@@ -853,8 +853,11 @@ def verify_database(
     upto: int | None = None,
     want_root: bool = False,
     pool: Pool | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> VerifyResult:
     """Verify the live chain up to the head (or `upto`), with stored and external checkpoints.
+
+    `progress`, if given, is called with the last seq verified as the work goes on.
 
     With a `pool` (verification_pool()) a long chain is verified in chunks by its workers,
     each in a transaction of its own: they read the events up to the head read here, which
@@ -876,6 +879,8 @@ def verify_database(
     url = _worker_url(session) if pool is not None and limit >= PARALLEL_MIN else None
     if pool is None or url is None:
         batches = event_batches(connection, 0, limit, text_payload=False)
+        if progress is not None:
+            batches = _reporting(batches, lambda batch: progress(batch[-1][0]))
         return verify_batches(batches, mac_key, checkpoints, public_key, head=head_check, want_root=want_root)
 
     sizes = marked_sizes(checkpoints, public_key)
@@ -908,4 +913,13 @@ def verify_database(
         return Part.of(segment, task)
 
     parts = in_order(pool, _verify_database_chunk, tasks)
+    if progress is not None:
+        parts = _reporting(parts, lambda part: progress(part.task.upto))
     return verify_parts(parts, again, checkpoints, public_key, head=head_check, want_root=want_root)
+
+
+def _reporting(items: Iterable[Any], report: Callable[[Any], None]) -> Iterator[Any]:
+    """The items; after the consumer has taken one and asks for the next, `report(item)`."""
+    for item in items:
+        yield item
+        report(item)

@@ -17,20 +17,27 @@ typed text.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
+import tempfile
 import uuid
 from typing import Any
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
 
 from sakskydd import audit
 from sakskydd.accounts.models import User
-from sakskydd.audit.models import AuditEvent
+from sakskydd.audit.models import AuditEvent, AuditHead
+from sakskydd.audit.range_export import write_range_export
 from sakskydd.audit.tags import Event, Outcome
+from sakskydd.audit.verify import load_checkpoints
+from sakskydd.auditing import verification
+from sakskydd.auditing.models import RunStatus
 from sakskydd.authz import permissions as perm
-from sakskydd.authz.enforcement import authorize, parse_uuid
+from sakskydd.authz.enforcement import authorize, is_allowed, parse_uuid
 from sakskydd.extensions import db
 from sakskydd.organisations.models import OrgUnit
 from sakskydd.organisations.rules import LOCAL_TIMEZONE
@@ -236,6 +243,8 @@ def events() -> Any:
         event_types=sorted(e.value for e in Event),
         outcome_labels=OUTCOME_LABELS,
         is_filtered=bool(search.args),
+        can_export=is_allowed(perm.AUDIT_EXPORT),
+        can_verify=is_allowed(perm.AUDIT_READ_STATUS),
     )
 
 
@@ -273,3 +282,127 @@ def event(row: AuditEvent, seq: str) -> Any:
         unit=unit,
         outcome_labels=OUTCOME_LABELS,
     )
+
+
+# --- verification of the chain -------------------------------------------------------------
+
+RUN_LABELS = {
+    RunStatus.RUNNING: "Pågår",
+    RunStatus.INTACT: "Hel",
+    RunStatus.BROKEN: "Bruten",
+    RunStatus.FAILED: "Avbruten",
+}
+
+
+@auditing.route("/granskning/verifiering")
+@authorize(perm.AUDIT_READ_STATUS)
+def verification_status() -> Any:
+    """The latest runs, the one in progress (the page reloads itself while it runs), the latest
+    checkpoint and the trusted key."""
+    runs = verification.recent_runs()
+    latest = runs[0] if runs else None
+    checkpoint = verification.latest_checkpoint()
+    head = db.scalar(select(AuditHead.seq).where(AuditHead.id == 1)) or 0
+    return render_template(
+        "auditing/verification.html",
+        runs=runs,
+        latest=latest,
+        status=verification.effective_status,
+        labels=RUN_LABELS,
+        running=latest is not None and verification.effective_status(latest) == RunStatus.RUNNING,
+        checkpoint=checkpoint,
+        head=head,
+        key=verification.trusted_key(),
+        me=_me().id,
+        can_verify=is_allowed(perm.AUDIT_VERIFY),
+    )
+
+
+@auditing.route("/granskning/verifiering", methods=["POST"])
+@authorize(perm.AUDIT_VERIFY)
+def verify() -> Any:
+    run, started = verification.start(_me().id)
+    db.commit()
+    if started:
+        verification.launch(run)
+        flash("Verifieringen har startat.", "success")
+    else:
+        flash("En verifiering pågår redan; dess resultat visas när den är klar.", "success")
+    return redirect(url_for("auditing.verification_status"), code=303)
+
+
+# --- export of a selection -----------------------------------------------------------------
+
+EXPORT_MARKING = "Granskningslogg – utdrag för revision. Hanteras enligt stadens regler för loggdata."
+MAX_EXPORT_RANGE = 2_000_000  # events from the first to the last selected
+
+
+def _selected_range(conditions: list[Any]) -> tuple[int, int, int]:
+    """(first, last, count) of the selected events; (0, 0, 0) when none."""
+    first, last, count = db.execute(
+        select(func.min(AuditEvent.seq), func.max(AuditEvent.seq), func.count()).where(*conditions)
+    ).one()
+    return (int(first), int(last), int(count)) if count else (0, 0, 0)
+
+
+@auditing.route("/granskning/export")
+@authorize(perm.AUDIT_EXPORT)
+def export() -> Any:
+    """The selection as a range export (JSON Lines): the selected events in full, the others of
+    the range sealed, with checkpoints and the public key (sakskydd/audit/range_export.py)."""
+    search = Search(request.args)
+    conditions = None if search.errors else search.conditions()
+    first = last = count = 0
+    if conditions is not None and not search.errors:
+        first, last, count = _selected_range(conditions)
+    if not count or last - first + 1 > MAX_EXPORT_RANGE:
+        if search.errors:
+            flash(" ".join(search.errors), "error")
+        elif not count:
+            flash("Inga händelser matchar urvalet; det finns inget att exportera.", "error")
+        else:
+            flash(
+                f"Urvalet spänner över mer än {MAX_EXPORT_RANGE} händelser. Avgränsa med datum eller filter.",
+                "error",
+            )
+        return redirect(url_for("auditing.events", **search.args), code=303)
+    key = verification.trusted_key()
+    head_row = db.execute(select(AuditHead.seq, AuditHead.entry_hash).where(AuditHead.id == 1)).one()
+    checkpoints = load_checkpoints(db) + verification.external_checkpoints()
+    selection = search.audit_detail(count)
+    selected = and_(*conditions)
+    handle = tempfile.TemporaryFile("w+b")  # noqa: SIM115 - closed by the response once sent
+    reader_engine = verification.reader_engine()
+    try:
+        with Session(reader_engine or db.get_bind()) as reader:
+            text = io.TextIOWrapper(handle, encoding="utf-8", newline="\n")
+            full, sealed = write_range_export(
+                reader.connection(),
+                text,
+                first=first,
+                last=last,
+                selected=selected,
+                checkpoints=checkpoints,
+                head=(int(head_row[0]), bytes(head_row[1])),
+                public_key=key.key,
+                marking=EXPORT_MARKING,
+                selection=selection,
+            )
+            text.flush()
+            text.detach()  # the file stays open for sending
+    except Exception:
+        handle.close()
+        raise
+    finally:
+        if reader_engine is not None:
+            reader_engine.dispose()
+    audit.record(
+        Event.AUDIT_EXPORTED,
+        detail={"first_seq": first, "last_seq": last, "full": full, "sealed": sealed, "selection": selection},
+    )
+    db.commit()
+    handle.seek(0)
+    name = f"granskningslogg-{first}-{last}.jsonl"
+    response = send_file(handle, mimetype="application/x-ndjson", as_attachment=True, download_name=name)
+    response.headers["Cache-Control"] = "no-store"
+    return response

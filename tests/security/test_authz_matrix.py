@@ -155,6 +155,9 @@ EXPECTATIONS: dict[str, str] = {
     # The auditors' workspace: an auditor's own operators' events only (others: 404).
     "auditing.events": "auditor",
     "auditing.event": "audit_event",
+    "auditing.verification_status": "auditor",
+    "auditing.verify": "auditor",
+    "auditing.export": "auditor",
 }
 
 # Domain kinds: who can load the object (others get 404, like a missing id) and who may act on
