@@ -216,9 +216,29 @@ def parse_uuid(value: str) -> uuid.UUID | None:
         return None
 
 
+def chef_home_operator() -> str | None:
+    """For the menu: the operator id a chef's consolidated picture opens on, the one of their chef
+    operators with no parent among them (the kommun rather than its bolag), or None. Read from
+    the request's cached user entities: no query of its own."""
+    if not current_user.is_authenticated:
+        return None
+    entities = _user_entities(current_user._get_current_object())
+    me = next((e for e in entities if e["uid"]["type"] == ent.qualified("User")), None)
+    if me is None:
+        return None
+    chef = {ref["__entity"]["id"] for ref in me["attrs"].get("chef_operators", [])}
+    parents = {
+        e["uid"]["id"]: {p["id"] for p in e["parents"]}
+        for e in entities
+        if e["uid"]["type"] == ent.qualified("Operator")
+    }
+    tops = sorted(op for op in chef if not parents.get(op, set()) & chef)
+    return tops[0] if tops else None
+
+
 def init_app(app: Flask) -> None:
     app.before_request(enforce_declared_route)
 
     @app.context_processor
     def _allowed() -> dict[str, Any]:
-        return {"allowed": is_allowed}
+        return {"allowed": is_allowed, "chef_home_operator": chef_home_operator}

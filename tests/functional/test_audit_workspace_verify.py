@@ -89,8 +89,8 @@ def _csrf(client: FlaskClient) -> str:
 def _wait_for_run(app: Flask) -> VerificationRun:
     """The latest run once it has finished (the thread ends within seconds on a small log)."""
     for _ in range(600):
-        db.close()
         run = db.scalar(select(VerificationRun).order_by(VerificationRun.started_at.desc()).limit(1))
+        db.close()  # not asleep in a transaction: on SQLite it holds the write lock the run needs
         if run is not None and run.status != RunStatus.RUNNING:
             return run
         time.sleep(0.05)

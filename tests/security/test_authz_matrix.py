@@ -32,8 +32,11 @@ from sakskydd.audit.models import AuditEvent
 from sakskydd.authz.enforcement import PUBLIC_ENDPOINTS, declared_action
 from sakskydd.classification import DamageLevel
 from sakskydd.db import utcnow
+from sakskydd.deadlines import local_today
 from sakskydd.extensions import db
+from sakskydd.followup.models import AnnualFollowUp
 from sakskydd.organisations.models import Appointment, AppointmentRole
+from sakskydd.oversight.models import CityWideAnalysis, CityWideMeasure, ThreatNote
 from sakskydd.procurements.models import (
     FollowUpAction,
     FollowUpRun,
@@ -158,6 +161,30 @@ EXPECTATIONS: dict[str, str] = {
     "auditing.verification_status": "auditor",
     "auditing.verify": "auditor",
     "auditing.export": "auditor",
+    # The chef's picture and the city-wide analysis: the chef of the operator only (others: 404).
+    "oversight.overview": "chef_operator",
+    "oversight.export": "chef_operator",
+    "oversight.citywide_index": "chef_operator",
+    "oversight.citywide_create": "chef_operator",
+    "oversight.citywide": "chef_operator",
+    "oversight.citywide_compile": "chef_operator",
+    "oversight.citywide_conclusions": "chef_operator",
+    "oversight.citywide_measure": "chef_operator",
+    "oversight.citywide_remove_measure": "chef_operator",
+    "oversight.citywide_note": "chef_operator",
+    "oversight.citywide_remove_note": "chef_operator",
+    "oversight.citywide_adopt": "chef_operator",
+    "oversight.citywide_export": "chef_operator",
+    "oversight.citywide_print": "chef_operator",
+    # The yearly follow-up: answered by the unit's coordinators, reviewed by the chef.
+    "followup.unit_list": "coord_chef",
+    "followup.open_followup": "coord",
+    "followup.detail": "coord_chef",
+    "followup.answer": "coord",
+    "followup.submit_followup": "coord",
+    "followup.review": "chef",
+    "followup.overview": "chef_operator",
+    "followup.questionnaire": "chef_operator",
 }
 
 # Domain kinds: who can load the object (others get 404, like a missing id) and who may act on
@@ -379,6 +406,32 @@ def _casework(unit: Any, author: Any) -> dict[str, str]:
     }
 
 
+def _oversight(operator: Any, unit: Any, author: Any) -> dict[str, str]:
+    """The operator's city-wide analysis with a measure and a note, and the unit's follow-up."""
+    year = local_today().year
+    citywide = CityWideAnalysis(id=uuid.uuid4(), operator_id=operator.id, year=year, created_by_id=author.id)
+    measure = CityWideMeasure(id=uuid.uuid4(), analysis=citywide, position=1, title="Gemensam åtgärd")
+    note = ThreatNote(
+        id=uuid.uuid4(),
+        analysis=citywide,
+        noted_on=dt.date(year, 1, 2),
+        source_reference="Lägesbild 1",
+        categories=["sabotage"],
+        created_by_id=author.id,
+    )
+    followup = AnnualFollowUp(
+        id=uuid.uuid4(), unit_id=unit.id, year=year, due_on=dt.date(year, 9, 15), created_by_id=author.id
+    )
+    db.add_all([citywide, measure, note, followup])
+    db.commit()
+    return {
+        "citywide_id": str(citywide.id),
+        "citywide_measure_id": str(measure.id),
+        "note_id": str(note.id),
+        "followup_id": str(followup.id),
+    }
+
+
 def _world(app: Flask) -> World:
     own, foreign = make_operator("Egen kommun"), make_operator("Annan kommun")
     own_unit, foreign_unit = make_unit(own, "Egen nämnd"), make_unit(foreign, "Annan nämnd")
@@ -410,6 +463,7 @@ def _world(app: Flask) -> World:
             "assignment_id": str(pending.id),
             "revoke_id": str(active.id),
             **_casework(unit, target.user),
+            **_oversight(operator, unit, target.user),
         }
     return World(own, foreign, targets, own_unit)
 
@@ -441,6 +495,8 @@ def _url(app: Flask, endpoint: str, arguments: set[str], values: dict[str, str],
     for name in arguments:
         if name == "session_id":
             params[name] = own_session
+        elif endpoint.startswith("oversight.citywide") and name in ("analysis_id", "measure_id"):
+            params[name] = values[{"analysis_id": "citywide_id", "measure_id": "citywide_measure_id"}[name]]
         elif name == "assignment_id":
             params[name] = values["revoke_id"] if endpoint == "admin.role_revoke" else values["assignment_id"]
         else:

@@ -18,6 +18,7 @@ from sakskydd.deadlines import (
     TRIGGER_RESPONSE_MONTHS,
     AppointmentFacts,
     DueItem,
+    FollowUpFacts,
     ItemKind,
     MeasureFacts,
     NoticeFacts,
@@ -31,6 +32,9 @@ from sakskydd.deadlines import (
     analysis_item,
     applicability_item,
     coordinator_item,
+    followup_due_on,
+    followup_item,
+    followup_review_item,
     link_target,
     local_date,
     measure_item,
@@ -738,3 +742,56 @@ def test_vetting_items_sort_with_the_others_and_link_to_the_case():
     assert {recheck.due_on, deregister.due_on, confirm.due_on} == {on}
     assert sort_items([recheck, deregister, measure, confirm]) == [measure, confirm, deregister, recheck]
     assert link_target(recheck) == ("vetting.case", {"case_id": str(CASE)})
+
+
+# --- the yearly follow-up -------------------------------------------------------------------------
+
+
+def _followup(**values: object) -> FollowUpFacts:
+    base: dict[str, object] = {
+        "unit_id": uuid.UUID(int=7),
+        "unit_name": "Kulturnämnden",
+        "year": 2026,
+        "due_on": dt.date(2026, 9, 15),
+    }
+    return FollowUpFacts(**{**base, **values})  # type: ignore[arg-type]
+
+
+def test_followup_due_date_from_the_setting() -> None:
+    assert followup_due_on(2026, (9, 15)) == dt.date(2026, 9, 15)
+    assert followup_due_on(2026, (4, 31)) == dt.date(2026, 4, 30)  # clamped to the month's end
+    assert Rules.from_settings(Settings()).followup_due == Settings().followup_due
+
+
+def test_a_covered_unit_without_a_followup_is_due_on_the_followup_date() -> None:
+    item = followup_item(_followup(), dt.date(2026, 9, 15))
+    assert item is not None and item.kind == ItemKind.FOLLOWUP_DUE
+    assert (item.due_on, item.overdue, item.subject_id) == (dt.date(2026, 9, 15), False, uuid.UUID(int=7))
+    assert link_target(item) == ("followup.unit_list", {"unit_id": str(uuid.UUID(int=7))})
+    late = followup_item(_followup(), dt.date(2026, 9, 16))
+    assert late is not None and late.overdue
+    assert followup_item(_followup(covered=False), dt.date(2026, 9, 16)) is None
+
+
+def test_an_opened_followup_is_due_until_submitted() -> None:
+    ident = uuid.UUID(int=9)
+    for status, key in (("utkast", "followup_due"), ("aterremitterad", "followup_returned")):
+        item = followup_item(_followup(followup_id=ident, status=status, covered=False), dt.date(2026, 10, 1))
+        assert item is not None and item.title_key == key and item.overdue
+        assert item.subject_id == uuid.UUID(int=7)  # the same subject as before it was opened
+        assert link_target(item) == ("followup.detail", {"followup_id": str(ident)})
+    for status in ("inskickad", "granskad"):
+        assert followup_item(_followup(followup_id=ident, status=status), dt.date(2026, 10, 1)) is None
+
+
+def test_a_submitted_followup_waits_for_the_chefs_review() -> None:
+    ident = uuid.UUID(int=9)
+    submitted = dt.datetime(2026, 9, 1, 22, 30, tzinfo=dt.UTC)  # 2 September in Stockholm
+    facts = _followup(followup_id=ident, status="inskickad", submitted_at=submitted)
+    item = followup_review_item(facts, dt.date(2026, 9, 20))
+    assert item is not None and item.kind == ItemKind.FOLLOWUP_REVIEW and item.subject_id == ident
+    assert item.due_on == dt.date(2026, 9, 2) + dt.timedelta(days=REVIEW_PERIOD_DAYS)
+    assert item.params["submitted_on"] == "2026-09-02" and not item.overdue
+    assert followup_review_item(facts, item.due_on + dt.timedelta(days=1)).overdue  # type: ignore[union-attr]
+    assert followup_review_item(_followup(followup_id=ident, status="granskad"), dt.date(2026, 9, 20)) is None
+    assert followup_review_item(_followup(), dt.date(2026, 9, 20)) is None
