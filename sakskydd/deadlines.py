@@ -763,7 +763,7 @@ def link_target(item: DueItem) -> tuple[str, dict[str, str]]:
 # --- gathering -----------------------------------------------------------------------------------
 
 
-def _enum(enum_type: type[enum.Enum], value: Any) -> Any:
+def as_member(enum_type: type[enum.Enum], value: Any) -> Any:
     """A value read through a subquery may come back as the stored name instead of the member."""
     if value is None or isinstance(value, enum_type):
         return value
@@ -834,8 +834,8 @@ def vetting_items(
         facts = VettingCaseFacts(
             case_id=row.id,
             unit_id=row.unit_id,
-            status=_enum(CaseStatus, row.status),
-            security_class=_enum(SecurityClass, row.security_class),
+            status=as_member(CaseStatus, row.status),
+            security_class=as_member(SecurityClass, row.security_class),
             checked_on=row.checked_on,
             left_on=row.left_on,
             deregistered_on=row.deregistered_on,
@@ -879,7 +879,7 @@ def appointment_facts(unit_scope: Select[Any]) -> dict[uuid.UUID, list[Appointme
         )
     ):
         appointments.setdefault(row.unit_id, []).append(
-            AppointmentFacts(_enum(AppointmentRole, row.role), row.starts_on, row.ends_on)
+            AppointmentFacts(as_member(AppointmentRole, row.role), row.starts_on, row.ends_on)
         )
     return appointments
 
@@ -939,9 +939,9 @@ def unit_facts(unit_scope: Select[Any], today: dt.date) -> dict[uuid.UUID, UnitF
             unit_id=row.id,
             name=row.name,
             created_on=local_date(row.created_at),
-            applicability=_enum(Applicability, row.outcome),
+            applicability=as_member(Applicability, row.outcome),
             assessed_on=row.assessed_on,
-            last_approved_at=_aware(row.last_approved_at),
+            last_approved_at=as_utc(row.last_approved_at),
             appointments=tuple(appointments.get(row.id, ())),
             triggers=tuple(triggers.get(row.id, ())),
         )
@@ -1037,9 +1037,9 @@ def due_items_for_user(user: User, today: dt.date, *, rules: Rules | None = None
                 unit_id=row.id,
                 name=row.name,
                 created_on=local_date(row.created_at),
-                applicability=_enum(Applicability, row.outcome),
+                applicability=as_member(Applicability, row.outcome),
                 assessed_on=row.assessed_on,
-                last_approved_at=_aware(row.last_approved_at),
+                last_approved_at=as_utc(row.last_approved_at),
                 appointments=tuple(appointments.get(row.id, ())),
                 triggers=tuple(triggers.get(row.id, ())),
             )
@@ -1083,7 +1083,7 @@ def due_items_for_user(user: User, today: dt.date, *, rules: Rules | None = None
                         unit_id=row.unit_id,
                         analysis_id=row.analysis_id,
                         due_on=row.due_on,
-                        status=str(_enum(MeasureStatus, row.status).value),
+                        status=str(as_member(MeasureStatus, row.status).value),
                         area=str(getattr(row.area, "value", row.area)),
                         title=row.title,
                         unit_name=names[row.unit_id],
@@ -1115,7 +1115,7 @@ def due_items_for_user(user: User, today: dt.date, *, rules: Rules | None = None
                         SubmittedAnalysisFacts(
                             analysis_id=row.id,
                             unit_id=row.unit_id,
-                            submitted_at=_aware(row.submitted_at or row.created_at),
+                            submitted_at=as_utc(row.submitted_at or row.created_at),
                             cycle_year=row.cycle_year,
                             title=row.title,
                             unit_name=names[row.unit_id],
@@ -1139,7 +1139,7 @@ def due_items_for_user(user: User, today: dt.date, *, rules: Rules | None = None
     ):
         items.append(
             notice_item(
-                NoticeFacts(row.id, row.unit_id, _aware(row.created_at), row.name),
+                NoticeFacts(row.id, row.unit_id, as_utc(row.created_at), row.name),
                 today,
                 rules.notice_reminder_days,
             )
@@ -1167,7 +1167,7 @@ def _followup_items(
         covered=unit.applicability == Applicability.YES,
         followup_id=row.followup_id,
         status=str(getattr(status, "value", status)) if status is not None else None,
-        submitted_at=_aware(row.followup_submitted_at),
+        submitted_at=as_utc(row.followup_submitted_at),
         submitted_by_id=row.followup_submitted_by_id,
     )
     items = []
@@ -1235,9 +1235,9 @@ def _procurement_items(user: User, today: dt.date, rules: Rules) -> list[DueItem
             procurement_id=row.id,
             unit_id=row.unit_id,
             title=row.title,
-            status=_enum(ProcurementStatus, row.status).value,
-            triaged_at=_aware(row.triaged_at),
-            outcome=_enum(Outcome, row.outcome).value if row.outcome is not None else None,
+            status=as_member(ProcurementStatus, row.status).value,
+            triaged_at=as_utc(row.triaged_at),
+            outcome=as_member(Outcome, row.outcome).value if row.outcome is not None else None,
             signed_on=row.signed_on,
             last_follow_up_on=_date(row.last_run),
         )
@@ -1271,7 +1271,7 @@ def _procurement_items(user: User, today: dt.date, rules: Rules) -> list[DueItem
                 row.id,
                 row.procurement_id,
                 row.unit_id,
-                _enum(DutyKind, row.kind).value,
+                as_member(DutyKind, row.kind).value,
                 row.due_on,
                 row.title,
             ),
@@ -1303,7 +1303,7 @@ def _date(value: Any) -> dt.date | None:
     return dt.date.fromisoformat(str(value))
 
 
-def _aware(moment: Any) -> Any:
+def as_utc(moment: Any) -> Any:
     """Timestamps read through a scalar subquery lose the UTC type on SQLite: put the zone back."""
     if isinstance(moment, dt.datetime) and moment.tzinfo is None:
         return moment.replace(tzinfo=dt.UTC)
@@ -1327,4 +1327,4 @@ def reminded_on(user_id: uuid.UUID, items: Sequence[DueItem]) -> dict[tuple[str,
         .where(SentReminder.user_id == user_id, SentReminder.subject_id.in_(subjects))
         .group_by(SentReminder.kind, SentReminder.subject_id)
     )
-    return {(kind, subject): _aware(at) for kind, subject, at in rows}
+    return {(kind, subject): as_utc(at) for kind, subject, at in rows}

@@ -24,8 +24,8 @@ from sakskydd.deadlines import (
     ItemKind,
     Rules,
     UnitFacts,
-    _aware,
     analysis_due,
+    as_utc,
     local_date,
     unit_facts,
     vetting_items,
@@ -347,7 +347,7 @@ def _counts_statement(unit_scope: Select[Any], today: dt.date) -> Select[Any]:
 
 
 def _day(value: Any) -> dt.date | None:
-    return local_date(_aware(value)) if value is not None else None
+    return local_date(as_utc(value)) if value is not None else None
 
 
 def gather_counts(unit_scope: Select[Any], today: dt.date, rules: Rules) -> dict[uuid.UUID, Counts]:

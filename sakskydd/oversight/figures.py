@@ -24,9 +24,9 @@ from sakskydd.deadlines import (
     Rules,
     TriggerFacts,
     UnitFacts,
-    _aware,
-    _enum,
     analysis_due,
+    as_member,
+    as_utc,
     local_date,
     vetting_items,
 )
@@ -298,20 +298,20 @@ def _open_triggers(session: Session, scope: Select[Any]) -> dict[uuid.UUID, list
         ).where(RevisionTrigger.unit_id.in_(scope), RevisionTrigger.handled_by_analysis_id.is_(None))
     ):
         triggers.setdefault(row.unit_id, []).append(
-            TriggerFacts(row.occurred_on, _aware(row.created_at), str(getattr(row.kind, "value", row.kind)))
+            TriggerFacts(row.occurred_on, as_utc(row.created_at), str(getattr(row.kind, "value", row.kind)))
         )
     return triggers
 
 
 def _unit_figures(row: Any, triggers: list[TriggerFacts], today: dt.date, rules: Rules) -> UnitFigures:
-    outcome = _enum(Applicability, row.outcome)
+    outcome = as_member(Applicability, row.outcome)
     facts = UnitFacts(
         unit_id=row.id,
         name=row.name,
         created_on=local_date(row.created_at),
         applicability=outcome,
         assessed_on=row.assessed_on,
-        last_approved_at=_aware(row.last_approved_at),
+        last_approved_at=as_utc(row.last_approved_at),
         triggers=tuple(triggers),
     )
     due = analysis_due(facts, rules.analysis_interval_months)
@@ -327,7 +327,7 @@ def _unit_figures(row: Any, triggers: list[TriggerFacts], today: dt.date, rules:
         has_samordnare=bool(row.has_samordnare),
         has_ersattare=bool(row.has_ersattare),
         analysis_id=row.analysis_id,
-        analysis_status=_enum(AnalysisStatus, row.analysis_status).value if row.analysis_status else None,
+        analysis_status=as_member(AnalysisStatus, row.analysis_status).value if row.analysis_status else None,
         analysis_cycle=row.analysis_cycle,
         analysis_due_on=due[0] if due else None,
         analysis_due_reason=due[1] if due else None,
@@ -529,7 +529,7 @@ def yearly_series(session: Session, figures: Figures, settings: Settings) -> lis
         ).where(ApplicabilityAssessment.unit_id.in_(ids))
     ):
         assessments.setdefault(row.unit_id, []).append(
-            (row.decided_on, _aware(row.created_at), _enum(Applicability, row.outcome))
+            (row.decided_on, as_utc(row.created_at), as_member(Applicability, row.outcome))
         )
     approvals: dict[uuid.UUID, list[dt.datetime]] = {}
     for unit_id, decided_at in session.execute(
@@ -539,7 +539,7 @@ def yearly_series(session: Session, figures: Figures, settings: Settings) -> lis
             SecurityAnalysis.decided_at.is_not(None),
         )
     ):
-        approvals.setdefault(unit_id, []).append(_aware(decided_at))
+        approvals.setdefault(unit_id, []).append(as_utc(decided_at))
     first = min(
         [u.created_on.year for u in figures.units]
         + [day.year for rows in assessments.values() for day, _, _ in rows]
