@@ -1153,11 +1153,6 @@ def _followup_items(
     """The follow-up items of one unit row of due_items_for_user: the samordnare/ersättare's
     follow-up to answer (the chef's only when overdue), the own operator's chef's review (not of
     a follow-up the chef submitted)."""
-    if row.followup_id is None:
-        # A follow-up not opened yet (followup_item's first case) is shown in the chef's overview
-        # and on the unit's follow-up page; raising it here for every covered unit is one line
-        # away (drop this return) once the home page's and reminders' expectations count it.
-        return []
     status = row.followup_status
     facts = FollowUpFacts(
         unit_id=unit.unit_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 
@@ -14,7 +15,7 @@ from sakskydd.accounts.models import AssignmentStatus, Role, RoleAssignment
 from sakskydd.analyses.models import AnalysisStatus, Measure, MeasureArea, MeasureStatus, SecurityAnalysis
 from sakskydd.assets.models import AssetHolder, AssetRevision, AssetType, HolderNotice, ProtectedAsset
 from sakskydd.classification import DamageLevel
-from sakskydd.deadlines import due_items_for_user, local_today
+from sakskydd.deadlines import ItemKind, Rules, due_items_for_user, local_today
 from sakskydd.extensions import db
 from sakskydd.notifications.models import SentReminder
 from sakskydd.organisations.models import (
@@ -31,6 +32,14 @@ from sakskydd.procurements.rules import DutyKind, Outcome
 pytestmark = pytest.mark.db
 
 TODAY = local_today()
+
+
+@pytest.fixture
+def settings(settings):  # type: ignore[no-untyped-def]
+    """The year's follow-up falls due today: its row is "I tid" for the samordnare and not the
+    chef's (who sees it only when overdue) whatever day the suite runs."""
+    settings.followup_due = (TODAY.month, TODAY.day)
+    return settings
 
 
 def days(n: int) -> dt.date:
@@ -171,20 +180,23 @@ def test_samordnare_sees_the_units_items_sorted_with_overdue_marked(app, client)
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     table = rows(html)
-    assert len(table) == 5, table
+    assert len(table) == 6, table
     # Sorted by due date: the missing ersättare (since 400 days), the notice (due 5 days ago), the
-    # overdue measure (3 days ago), the analysis (trigger 10 days ago + 1 month), the coming measure.
+    # overdue measure (3 days ago), the year's follow-up (today), the analysis (trigger 10 days ago
+    # + 1 month), the coming measure.
     assert (
         "Kulturnämnden omfattas av säkerhetsskyddslagstiftningen men saknar förordnad ersättare" in table[0]
     )
     assert "Försenad" in table[0]
     assert "Kvittera meddelandet" in table[1] and "”Serverhallen”" in table[1] and "Försenad" in table[1]
     assert "”Sen åtgärd” (fysisk säkerhet)" in table[2] and "Försenad" in table[2]
-    assert "Se över säkerhetsskyddsanalysen för Kulturnämnden" in table[3]
-    assert "nytt IT-system eller ny upphandling" in table[3] and "I tid" in table[3]
-    assert "Kommande åtgärd" in table[4] and "Försenad" not in table[4]
+    assert f"Besvara och skicka in den årliga uppföljningen {TODAY.year} för Kulturnämnden" in table[3]
+    assert "I tid" in table[3]
+    assert "Se över säkerhetsskyddsanalysen för Kulturnämnden" in table[4]
+    assert "nytt IT-system eller ny upphandling" in table[4] and "I tid" in table[4]
+    assert "Kommande åtgärd" in table[5] and "Försenad" not in table[5]
     assert "Klar åtgärd" not in html and "Idrottsnämnden" not in html
-    assert "5 uppgifter, varav 3 försenade." in html
+    assert "6 uppgifter, varav 3 försenade." in html
     assert html.count('class="overdue"') == 3
     # The existing sections stay.
     assert "Säkerhetsnotiser" in html and "Dina roller" in html
@@ -216,9 +228,23 @@ def test_chef_sees_reviews_and_findings_but_not_the_units_plan(app, client):
     assert any("Trafiknämnden" in row and "Försenad" in row for row in table)
     review = next(row for row in table if "Granska" in row)
     assert "Kulturnämnden" in review and "Försenad" in review  # 40 days > the review period
-    # The plan is the unit's business; an analysis marked above the chef's clearance is left out.
+    # The plan is the unit's business; an analysis marked above the chef's clearance is left out;
+    # a follow-up in time is the samordnare's.
     assert "åtgärd" not in texts.lower()
     assert "Granska den inskickade säkerhetsskyddsanalysen för Miljönämnden" not in texts
+    assert "uppföljning" not in texts
+
+    # Once the follow-up date has passed, the chef sees every covered unit's follow-up not sent in.
+    overdue_on = dt.date(TODAY.year, 12, 31)
+    rules = Rules.from_settings(app.config["SAKSKYDD_SETTINGS"])
+    items = due_items_for_user(chef.user, overdue_on, rules=dataclasses.replace(rules, followup_due=(1, 1)))
+    followups = [item for item in items if item.kind == ItemKind.FOLLOWUP_DUE]
+    assert sorted(item.params["unit"] for item in followups) == [
+        "Kulturnämnden",
+        "Miljönämnden",
+        "Trafiknämnden",
+    ]
+    assert all(item.overdue and item.due_on == dt.date(TODAY.year, 1, 1) for item in followups)
 
 
 def test_empty_list_and_a_reminded_item(app, client):
@@ -261,6 +287,7 @@ def test_each_item_links_to_its_page_when_that_page_exists(app, client):
             ("units.detail", {"unit_id": str(unit.id)}),
             ("analyses.detail", {"analysis_id": str(approved)}),
             ("assets.notice", {"notice_id": str(notice.id)}),
+            ("followup.unit_list", {"unit_id": str(unit.id)}),  # not opened yet
         ):
             if endpoint in app.view_functions:
                 expected.add(url_for(endpoint, **values))
@@ -319,8 +346,8 @@ def test_due_items_take_the_same_statements_for_3_and_30_units(app):
             items = due_items_for_user(author.user, TODAY)
         db.rollback()
         # Per unit: missing ersättare, the trigger-driven analysis, two open measures, the
-        # submitted analysis to review, the notice, a procurement duty.
-        assert len(items) == 7 * size
+        # submitted analysis to review, the notice, a procurement duty, the year's follow-up.
+        assert len(items) == 8 * size
         counts.append(len([s for s in statements if not s.startswith("BEGIN")]))
     assert counts[0] == counts[1] <= 9, counts
 

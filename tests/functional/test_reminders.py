@@ -31,6 +31,16 @@ pytestmark = pytest.mark.db
 
 TODAY = local_today()
 BASE = "https://localhost"
+FOLLOWUP = "Den årliga uppföljningen för en enhet ska vara inskickad senast"
+
+
+@pytest.fixture
+def settings(settings):  # type: ignore[no-untyped-def]
+    """The year's follow-up falls due on the day the reminders run (TODAY unless a test says
+    otherwise): a lead reminder to each covered unit's samordnare and ersättare, none to the chef
+    (who is reminded only when it is overdue), whatever day the suite runs."""
+    settings.followup_due = (TODAY.month, TODAY.day)
+    return settings
 
 
 @dataclass
@@ -260,7 +270,8 @@ def test_reminders_reach_the_right_people_once(app, smtp, world):
     users = {name: getattr(world, name).id for name in ("samordnare", "ersattare", "chef", "holder")}
     result = run(app)
     assert result.exit_code == 0, result.output
-    assert "Skickade 8 påminnelser i 5 e-postmeddelanden." in result.output
+    # Five items and the year's follow-up for each of the three coordinators.
+    assert "Skickade 11 påminnelser i 5 e-postmeddelanden." in result.output
 
     assert sorted(r for rcpts in smtp.envelopes for r in rcpts) == sorted(
         f"{name}@example.se"
@@ -283,10 +294,13 @@ def test_reminders_reach_the_right_people_once(app, smtp, world):
         assert "FÖRSENAD: En åtgärd i säkerhetsskyddsplanen ska vara genomförd senast" in text
         assert "Säkerhetsskyddsanalysen för en enhet ska ses över och fastställas senast" in text
         assert unit_a_link in text and analysis_a_link in text
+        assert f"{FOLLOWUP} {TODAY}." in text
+        assert expected_link(app, "followup.unit_list", unit_id=ids["unit_a"]) in text
 
     (message,) = smtp.to("samordnare_b@example.se")
     assert "saknar förordnad ersättare" in body(message)
     assert expected_link(app, "units.detail", unit_id=ids["unit_b"]) in body(message)
+    assert f"{FOLLOWUP} {TODAY}." in body(message)
 
     (message,) = smtp.to("chefen@example.se")
     text = body(message)
@@ -294,6 +308,7 @@ def test_reminders_reach_the_right_people_once(app, smtp, world):
     assert "En inskickad säkerhetsskyddsanalys väntar på ditt beslut" in text
     assert expected_link(app, "analyses.detail", analysis_id=ids["submitted_b"]) in text
     assert "En åtgärd i säkerhetsskyddsplanen" not in text  # the plan is the unit's business
+    assert FOLLOWUP not in text  # not overdue yet
 
     (message,) = smtp.to("innehavaren@example.se")
     text = body(message)
@@ -309,6 +324,8 @@ def test_reminders_reach_the_right_people_once(app, smtp, world):
     assert (users["chef"], "coordinator_missing", "due") in stages
     assert (users["chef"], "analysis_review", "lead") in stages
     assert (users["holder"], "notice_unacknowledged", "ack") in stages
+    assert (users["samordnare"], "followup_due", "lead") in stages
+    assert not any(user == users["chef"] and kind == "followup_due" for user, kind, _ in stages)
     notice = db.get(HolderNotice, uuid.UUID(ids["notice"]))
     assert notice.reminder_count == 1 and notice.last_reminded_at is not None
     assert notice.version == 1  # the holder's acknowledgement form stays valid
@@ -321,8 +338,55 @@ def test_reminders_reach_the_right_people_once(app, smtp, world):
     events = list(
         db.scalars(select(AuditEvent).where(AuditEvent.event == "reminders.sent").order_by(AuditEvent.seq))
     )
-    assert [json.loads(e.payload)["detail"] for e in events] == [{"count": 8}, {"count": 0}]
+    assert [json.loads(e.payload)["detail"] for e in events] == [{"count": 11}, {"count": 0}]
     assert all(json.loads(e.payload)["source"] == {"system": "cli"} for e in events)
+
+
+def test_an_overdue_follow_up_reaches_the_chef_and_a_submitted_one_waits_for_review(app, smtp, world):
+    """After the follow-up date: the coordinators of unit A (not opened) and the chef are reminded
+    that it is overdue; unit B's, submitted, is the chef's to review and no longer its samordnare's."""
+    from sakskydd.deadlines import Rules
+    from sakskydd.followup import services as followups
+    from sakskydd.followup.models import Answer
+
+    settings = app.config["SAKSKYDD_SETTINGS"]
+    settings.followup_due = (1, 1)
+    run_on = TODAY if (TODAY.month, TODAY.day) != (1, 1) else TODAY + dt.timedelta(days=1)
+    opened = followups.open_followup(
+        world.samordnare_b.user, world.unit_b, today=run_on, rules=Rules.from_settings(settings)
+    )
+    answers = {item.position: followups.AnswerInput(Answer.YES, None) for item in opened.answers}
+    followups.save_answers(
+        world.samordnare_b.user, opened, answers, attested=True, ceiling=0, version=opened.version
+    )
+    followups.submit_followup(world.samordnare_b.user, opened, version=opened.version)
+    db.commit()
+    users = {name: getattr(world, name).id for name in ("samordnare", "ersattare", "samordnare_b", "chef")}
+
+    from sakskydd.notifications.reminders import send_reminders
+
+    assert send_reminders(run_on).failed == 0
+    overdue = f"FÖRSENAD: {FOLLOWUP} {dt.date(run_on.year, 1, 1)}."
+    for name in ("samordnare_a", "ersattare_a", "chefen"):
+        (message,) = smtp.to(f"{name}@example.se")
+        assert overdue in body(message), name
+    (message,) = smtp.to("chefen@example.se")
+    assert "En inskickad årlig uppföljning väntar på din granskning" in body(message)
+    (message,) = smtp.to("samordnare_b@example.se")
+    assert FOLLOWUP not in body(message)
+
+    db.expire_all()
+    sent = {
+        (row.user_id, row.kind, row.stage.split(":")[0])
+        for row in db.scalars(select(SentReminder))
+        if row.kind.startswith("followup")
+    }
+    assert sent == {
+        (users["samordnare"], "followup_due", "overdue"),
+        (users["ersattare"], "followup_due", "overdue"),
+        (users["chef"], "followup_due", "overdue"),
+        (users["chef"], "followup_review", "lead"),
+    }
 
 
 def test_dry_run_lists_and_changes_nothing(app, smtp, world):
@@ -330,7 +394,8 @@ def test_dry_run_lists_and_changes_nothing(app, smtp, world):
     assert result.exit_code == 0, result.output
     assert "samordnare_a" in result.output and "measure_due overdue:" in result.output
     assert "innehavaren" in result.output and "notice_unacknowledged ack:1" in result.output
-    assert "Torrkörning: 8 påminnelser till 5 användare skulle skickas." in result.output
+    assert "followup_due lead:" in result.output
+    assert "Torrkörning: 11 påminnelser till 5 användare skulle skickas." in result.output
     for secret in FREE_TEXT:
         assert secret not in result.output
     assert smtp.messages == []
@@ -345,7 +410,7 @@ def test_a_failed_send_is_tried_again_at_the_next_run(app, smtp, world):
     settings.smtp_url = f"smtp://127.0.0.1:{_free_port()}"  # nobody listens there
     failed = run(app)
     assert failed.exit_code != 0
-    assert "8 påminnelser kunde inte skickas" in failed.output
+    assert "11 påminnelser kunde inte skickas" in failed.output
     assert db.scalar(select(func.count()).select_from(SentReminder)) == 0
     assert db.get(HolderNotice, world.notice.id).reminder_count == 0
 
@@ -353,7 +418,7 @@ def test_a_failed_send_is_tried_again_at_the_next_run(app, smtp, world):
     retried = run(app)
     assert retried.exit_code == 0, retried.output
     assert len(smtp.messages) == 5
-    assert db.scalar(select(func.count()).select_from(SentReminder)) == 8
+    assert db.scalar(select(func.count()).select_from(SentReminder)) == 11
 
 
 def test_without_smtp_the_reminders_go_to_the_outbox(app, world):
@@ -490,8 +555,8 @@ def test_procurement_reminders_go_to_the_right_people_without_names(app, smtp): 
     for name in ("samordnare_p", "ersattare_p"):
         (message,) = smtp.to(f"{name}@example.se")
         text = body(message)
-        assert "om 7 uppgifter som väntar på dig" in text
-        for line in (confirm, *overdue, intent, follow_up, action):
+        assert "om 8 uppgifter som väntar på dig" in text  # and the year's follow-up
+        for line in (confirm, *overdue, intent, follow_up, action, f"{FOLLOWUP} {TODAY}."):
             assert line in text, (name, line)
         assert waiting_link in text and running_link in text
 
@@ -517,6 +582,7 @@ def test_procurement_reminders_go_to_the_right_people_without_names(app, smtp): 
     assert (users["buyer"], "supplier_follow_up", "lead") in sent
     assert (users["ersattare"], "follow_up_action", "lead") in sent
     assert not any(user == users["chef"] and kind != "procurement_duty" for user, kind, _ in sent)
+    assert not any(user == users["buyer"] and kind == "followup_due" for user, kind, _ in sent)
     assert "Skickade 0 påminnelser" in run(app).output  # once
 
 
@@ -774,8 +840,10 @@ def test_vetting_reminders_go_to_the_units_coordinators_without_names(app, smtp,
         name: str(getattr(w, name))
         for name in ("recheck", "deregistration", "decided_by_a", "decided_by_b", "anonymised", "neighbours")
     }
+    app.config["SAKSKYDD_SETTINGS"].followup_due = (RUN.month, RUN.day)  # a lead reminder on RUN
     result = send_reminders(RUN)
-    assert (result.sent, result.mails, result.failed) == (7, 3, 0)
+    # Seven vetting items and the year's follow-up for each of the three coordinators.
+    assert (result.sent, result.mails, result.failed) == (10, 3, 0)
     assert sorted(r for rcpts in smtp.envelopes for r in rcpts) == [
         "ersattare_v@example.se",
         "samordnare_v@example.se",
@@ -805,16 +873,16 @@ def test_vetting_reminders_go_to_the_units_coordinators_without_names(app, smtp,
 
     (message,) = smtp.to("samordnare_v@example.se")
     text = body(message)
-    assert "om 3 uppgifter som väntar på dig" in text
-    for line in (recheck, deregistration, confirm_b):
+    assert "om 4 uppgifter som väntar på dig" in text
+    for line in (recheck, deregistration, confirm_b, f"{FOLLOWUP} {RUN}."):
         assert line in text, line
     assert confirm_a not in text  # her own beslut
     assert links["recheck"] in text and links["deregistration"] in text
 
     (message,) = smtp.to("ersattare_v@example.se")
     text = body(message)
-    assert "om 3 uppgifter som väntar på dig" in text
-    for line in (recheck, deregistration, confirm_a):
+    assert "om 4 uppgifter som väntar på dig" in text
+    for line in (recheck, deregistration, confirm_a, f"{FOLLOWUP} {RUN}."):
         assert line in text, line
     assert confirm_b not in text  # his own beslut
 
