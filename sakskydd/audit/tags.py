@@ -48,22 +48,24 @@ class Event(enum.StrEnum):
     AUTHZ_DENY = "authz.deny"
     # Personnel clearance
     CLEARANCE_CHANGED = "clearance.changed"
-    # The stadsövergripande säkerhetsanalys: drafts, measures, omvärldsbevakning, adoption, exports
+    # The stadsövergripande säkerhetsanalys: drafts, measures, omvärldsbevakning, adoption, reads, exports
     CITYWIDE_ADOPTED = "citywide.adopted"
     CITYWIDE_COMPILED = "citywide.compiled"
     CITYWIDE_CREATED = "citywide.created"
     CITYWIDE_EXPORTED = "citywide.exported"
     CITYWIDE_MEASURE_CHANGED = "citywide.measure_changed"
+    CITYWIDE_READ = "citywide.read"
     CITYWIDE_THREAT_NOTE_CHANGED = "citywide.threat_note_changed"
     CITYWIDE_UPDATED = "citywide.updated"
     # Field-level encryption failures
     CRYPTO_DECRYPT_FAILED = "crypto.decrypt_failed"
     # Demo data
     DEMO_LOADED = "demo.loaded"
-    # The yearly follow-up: opened, answered, submitted, returned or reviewed; the questionnaire
+    # The yearly follow-up: opened, answered, submitted, returned or reviewed, read; the questionnaire
     FOLLOWUP_ANSWERED = "followup.answered"
     FOLLOWUP_OPENED = "followup.opened"
     FOLLOWUP_QUESTIONNAIRE_SAVED = "followup.questionnaire_saved"
+    FOLLOWUP_READ = "followup.read"
     FOLLOWUP_RETURNED = "followup.returned"
     FOLLOWUP_REVIEWED = "followup.reviewed"
     FOLLOWUP_SUBMITTED = "followup.submitted"
@@ -77,8 +79,9 @@ class Event(enum.StrEnum):
     OPERATOR_CREATED = "operator.created"
     OPERATOR_SUPERVISORS_SET = "operator.supervisors_set"
     OPERATOR_UPDATED = "operator.updated"
-    # The chef's consolidated picture: exports (marked, after step-up)
+    # The chef's consolidated picture: reads (aggregation awareness) and exports (marked, after step-up)
     OVERSIGHT_EXPORTED = "oversight.exported"
+    OVERSIGHT_READ = "oversight.read"
     # Authorization policies
     POLICY_LOADED = "policy.loaded"
     # Role assignments and their two-person approval

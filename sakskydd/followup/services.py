@@ -146,6 +146,11 @@ def save_questionnaire(
 # --- opening ----------------------------------------------------------------------------------
 
 
+def record_read(followup: AnnualFollowUp, *, view: str = "detail") -> None:
+    """Every read of a follow-up is audited: its pages show the decrypted comments."""
+    audit.record(Event.FOLLOWUP_READ, target=followup, detail={"year": followup.year, "view": view})
+
+
 def find_followup(unit_id: uuid.UUID, year: int) -> AnnualFollowUp | None:
     return db.scalar(
         select(AnnualFollowUp).where(AnnualFollowUp.unit_id == unit_id, AnnualFollowUp.year == year)

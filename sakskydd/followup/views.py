@@ -174,6 +174,8 @@ def _is_overdue(item: AnnualFollowUp) -> bool:
 @followup.route("/uppfoljning/<followup_id>")
 @authorize(perm.FOLLOWUP_READ, load=load_followup)
 def detail(item: AnnualFollowUp, followup_id: str) -> Any:
+    services.record_read(item)
+    db.commit()
     return render_template(
         "followup/detail.html",
         f=item,
@@ -211,6 +213,8 @@ def answer(item: AnnualFollowUp, followup_id: str) -> Any:
         return see_other("followup.detail", followup_id=item.id)
     form = forms.answers_form(item)
     if request.method == "GET":
+        services.record_read(item, view="answer")
+        db.commit()
         _prefill_answers(form, item)
     outcome, errors = submit(
         form,
@@ -279,6 +283,8 @@ def _carry_review(form: Any, item: AnnualFollowUp) -> None:
 def review(item: AnnualFollowUp, followup_id: str) -> Any:
     form = forms.review_form(item)
     if request.method == "GET":
+        services.record_read(item, view="review")
+        db.commit()
         form.version.data = item.version
         for a in item.answers:
             getattr(form, forms.chef_comment_field(a.position)).data = a.chef_comment

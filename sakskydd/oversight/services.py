@@ -300,6 +300,27 @@ def adopt_analysis(
     )
 
 
+def record_read(analysis: CityWideAnalysis, *, view: str = "detail") -> None:
+    """Every read of a city-wide analysis is audited: its page shows the decrypted conclusions and
+    omvärldsbevakning, and the figures of every unit together (aggregation awareness)."""
+    audit.record(
+        Event.CITYWIDE_READ,
+        target=analysis,
+        detail={"operator": str(analysis.operator_id), "year": analysis.year, "view": view},
+    )
+
+
+def record_oversight_read(operator: Operator, rows: int, filters: Mapping[str, str]) -> None:
+    """The consolidated picture is more than its parts (DOMAIN.md, aggregation awareness): who
+    looked at which selection is audited like an export, without the figures."""
+    audit.record(
+        Event.OVERSIGHT_READ,
+        target_type="operator",
+        target_id=operator.id,
+        detail={"operator": str(operator.id), "rows": rows, "filters": dict(filters)},
+    )
+
+
 def record_export(analysis: CityWideAnalysis, fmt: str, rows: int) -> None:
     audit.record(
         Event.CITYWIDE_EXPORTED,

@@ -209,6 +209,8 @@ def _chef_operators() -> list[Operator]:
 def overview(operator: Operator, operator_id: str) -> Any:
     figures = operator_figures(db, [operator.id], local_today(), _settings())
     chosen, filters, sort = _selection(figures.units)
+    services.record_oversight_read(operator, len(chosen), {k: v for k, v in filters.items() if v})
+    db.commit()
     page = _page(len(chosen))
     can = allowed_actions(operator, [perm.OVERSIGHT_EXPORT, perm.CITYWIDE_READ])
     return render_template(
@@ -339,6 +341,8 @@ def _comparison(analysis: CityWideAnalysis) -> list[CityWideAnalysis]:
 @oversight.route("/stadsanalyser/<analysis_id>")
 @authorize(perm.CITYWIDE_READ, load=load_citywide)
 def citywide(analysis: CityWideAnalysis, analysis_id: str) -> Any:
+    services.record_read(analysis)
+    db.commit()
     operator = db.get(Operator, analysis.operator_id)
     can = allowed_actions(analysis, [perm.CITYWIDE_EDIT, perm.CITYWIDE_ADOPT, perm.CITYWIDE_EXPORT])
     form = VersionForm(formdata=None, version=analysis.version)
@@ -378,6 +382,8 @@ def citywide_compile(analysis: CityWideAnalysis, analysis_id: str) -> Any:
 def citywide_conclusions(analysis: CityWideAnalysis, analysis_id: str) -> Any:
     form = ConclusionsForm()
     if request.method == "GET":
+        services.record_read(analysis, view="conclusions")
+        db.commit()
         form.conclusions.data, form.version.data = analysis.conclusions, analysis.version
     outcome, errors = submit(
         form,
@@ -452,6 +458,8 @@ def citywide_note(analysis: CityWideAnalysis, analysis_id: str, note_id: str | N
     if request.method == "GET":
         form.version.data = analysis.version
         if note is not None:
+            services.record_read(analysis, view="note")
+            db.commit()
             form.noted_on.data, form.source_reference.data = note.noted_on, note.source_reference
             form.summary.data, form.categories.data = note.summary, list(note.categories)
     return _form_page(

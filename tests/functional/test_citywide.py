@@ -17,7 +17,7 @@ from test_oversight_figures import TODAY, World
 
 from sakskydd.audit.models import AuditEvent
 from sakskydd.extensions import db
-from sakskydd.oversight.models import CityWideAnalysis, CityWideStatus
+from sakskydd.oversight.models import CityWideAnalysis, CityWideStatus, ThreatNote
 
 pytestmark = pytest.mark.db
 
@@ -134,6 +134,43 @@ def test_the_chefs_yearly_work_from_draft_to_adoption(app: Flask, world: World) 
         assert _events(name), name
     trail = json.dumps([_events(n) for n in ("citywide.updated", "citywide.threat_note_changed")])
     assert SECRET_WORDS not in trail and "Neutral sammanfattning" not in trail
+
+
+def test_reads_of_the_decrypted_texts_are_audited(app: Flask, world: World) -> None:
+    """The analysis page and the forms that show the conclusions or a note's summary are each a
+    read event with the year and the view; a new note's empty form is not."""
+    client = _client(app, world.chef)
+    analysis = _create(client, world)
+    base = f"/stadsanalyser/{analysis.id}"
+    _post(
+        client,
+        f"{base}/omvarldsbevakning/ny",
+        {
+            "noted_on": TODAY.isoformat(),
+            "source_reference": "Säpos lägesbild",
+            "categories": ["spioneri"],
+            "summary": "Neutral sammanfattning",
+            "attested": "y",
+            "version": _version(analysis.id),
+        },
+    )
+    db.close()
+    (note,) = db.scalars(select(ThreatNote).where(ThreatNote.analysis_id == analysis.id))
+    note_id = note.id
+    assert _events("citywide.read") == []
+    for path in (
+        base,
+        f"{base}/slutsatser",
+        f"{base}/omvarldsbevakning/{note_id}",
+        f"{base}/omvarldsbevakning/ny",
+    ):
+        assert client.get(path).status_code == 200, path
+    reads = _events("citywide.read")
+    assert [e["detail"] for e in reads] == [
+        {"operator": str(world.city.id), "year": TODAY.year, "view": view}
+        for view in ("detail", "conclusions", "note")
+    ]
+    assert all(e["target"]["id"] == str(analysis.id) for e in reads)  # type: ignore[index]
 
 
 def test_one_draft_per_year(app: Flask, world: World) -> None:

@@ -376,6 +376,39 @@ def test_open_answer_submit_return_resubmit_review(app: Flask, world: World) -> 
     assert "review_comment" in json.dumps(returned)
 
 
+def test_the_pages_that_show_the_comments_are_audited_reads(app: Flask, world: World) -> None:
+    """The follow-up page, the answer form and the review form show decrypted comments: each GET is
+    a followup.read with the view; the submit page, which shows none, is not."""
+    followup_id = _open(app, world)
+    samordnare = _client(app, world.samordnare)
+    for path in ("", "/svar", "/skicka-in"):
+        assert samordnare.get(f"/uppfoljning/{followup_id}{path}").status_code == 200, path
+    row = _followup(followup_id)
+    data = {**_answers(row), "attested": "y"}
+    assert _post(samordnare, f"/uppfoljning/{followup_id}/svar", data).status_code == 303
+    row = _followup(followup_id)
+    submitted = _post(
+        samordnare, f"/uppfoljning/{followup_id}/skicka-in", {"version": row.version, "confirmed": "y"}
+    )
+    assert submitted.status_code == 303
+    assert _client(app, world.chef).get(f"/uppfoljning/{followup_id}/granska").status_code == 200
+    db.close()
+    reads = list(
+        db.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.event == "followup.read", AuditEvent.target_id == followup_id)
+            .order_by(AuditEvent.seq)
+        )
+    )
+    assert [(e.actor_id, json.loads(e.payload)["detail"]["view"]) for e in reads] == [
+        (world.samordnare.id, "detail"),
+        (world.samordnare.id, "answer"),
+        (world.chef.id, "review"),
+    ]
+    assert all(json.loads(e.payload)["detail"]["year"] == TODAY.year for e in reads)
+    assert all(e.unit_id == world.unit.id for e in reads)
+
+
 def test_a_stale_answer_form_is_a_conflict(app: Flask, world: World) -> None:
     followup_id = _open(app, world)
     row = _followup(followup_id)

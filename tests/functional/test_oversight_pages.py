@@ -140,3 +140,21 @@ def test_export_is_marked_filtered_and_audited(app: Flask, world: World) -> None
     event = db.scalars(select(AuditEvent).where(AuditEvent.event == "oversight.exported")).one()
     detail = json.loads(event.payload)["detail"]
     assert detail["rows"] == 1 and detail["filters"] == {"forsenade": "ja"} and detail["format"] == "xlsx"
+
+
+def test_looking_at_the_picture_is_audited_with_the_selection(app: Flask, world: World) -> None:
+    """Aggregation awareness: who looked at which selection of the picture, with the row count and
+    the filters; never the figures."""
+    client = _client(app, world.chef)
+    assert client.get(f"/oversikt/{world.city.id}").status_code == 200
+    assert client.get(f"/oversikt/{world.city.id}?forsenade=ja&sortera=namn").status_code == 200
+    db.close()
+    events = list(
+        db.scalars(select(AuditEvent).where(AuditEvent.event == "oversight.read").order_by(AuditEvent.seq))
+    )
+    payloads = [json.loads(e.payload) for e in events]
+    assert [p["detail"] for p in payloads] == [
+        {"operator": str(world.city.id), "rows": 2, "filters": {}},
+        {"operator": str(world.city.id), "rows": 1, "filters": {"forsenade": "ja"}},
+    ]
+    assert all(e.actor_id == world.chef.id and e.target_id == str(world.city.id) for e in events)
