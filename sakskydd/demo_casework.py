@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import select
 
 from sakskydd.accounts.models import User
@@ -27,6 +28,7 @@ from sakskydd.analyses.models import (
 )
 from sakskydd.assets.models import AssetHolder, AssetStatus, AssetType, ProtectedAsset
 from sakskydd.classification import DamageLevel
+from sakskydd.demo_oversight import load_oversight
 from sakskydd.demo_procurements import load_procurements
 from sakskydd.demo_vetting import load_vetting
 from sakskydd.extensions import db
@@ -142,7 +144,17 @@ def load_casework(
     db.flush()
     procurements = load_procurements(culture, users["upphandlare"], samordnare, local_today())
     vetting = load_vetting(culture, samordnare, ersattare, local_today())
+    db.flush()
+    oversight = load_oversight(
+        operators["Stockholms stad"],
+        culture,
+        samordnare,
+        chef,
+        local_today(),
+        current_app.config["SAKSKYDD_SETTINGS"],
+    )
     return {
+        **oversight,
         "assessments": assessments,
         "assets": len(assets),
         "analyses": analyses,

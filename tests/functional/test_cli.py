@@ -11,8 +11,10 @@ from sakskydd.audit.models import AuditEvent
 from sakskydd.deadlines import local_today
 from sakskydd.demo import load_demo
 from sakskydd.extensions import db
+from sakskydd.followup.models import AnnualFollowUp, FollowUpStatus
 from sakskydd.identifiers import normalise_personnummer
 from sakskydd.organisations.models import Operator, OperatorKind
+from sakskydd.oversight.models import CityWideAnalysis, CityWideStatus
 from sakskydd.procurements.models import Procurement, ProcurementDuty, ProcurementStatus
 from sakskydd.vetting.models import VettingCase
 
@@ -79,6 +81,17 @@ def test_the_demo_loads_every_kind_of_casework_once_and_keeps_the_trail_whole(ap
     today = local_today()
     assert all(normalise_personnummer(c.personnummer, today=today) == c.personnummer for c in cases)
     assert all(c.person_name.startswith("Demo ") for c in cases)
+    # The chef's year: last year's follow-up reviewed after one return, this year's not opened;
+    # last year's city-wide analysis adopted and this year's draft compiled.
+    (followup,) = db.scalars(select(AnnualFollowUp)).all()
+    assert (followup.year, followup.status) == (today.year - 1, FollowUpStatus.REVIEWED)
+    assert any(a.chef_comment for a in followup.answers) and followup.review_comment
+    assert {a.answer.value for a in followup.answers} == {"ja", "delvis"}
+    analyses = {a.year: a for a in db.scalars(select(CityWideAnalysis))}
+    assert sorted(analyses) == [today.year - 1, today.year]
+    assert analyses[today.year - 1].status == CityWideStatus.ADOPTED and analyses[today.year - 1].conclusions
+    assert analyses[today.year].status == CityWideStatus.DRAFT and analyses[today.year].snapshot
+    assert analyses[today.year].threat_notes[0].summary
     db.close()
     load_demo()
     assert db.scalar(select(func.count()).select_from(Procurement)) == 3
