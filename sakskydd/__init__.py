@@ -73,6 +73,10 @@ def _configure(app: Flask, settings: Settings) -> None:
     )
     # Links to another part of the app are shown only when that part is installed.
     app.jinja_env.globals["has_endpoint"] = lambda name: name in app.view_functions
+    # A stored timestamp shown as a date is the city's calendar date (as in Att göra), not UTC's.
+    from sakskydd.deadlines import local_date
+
+    app.jinja_env.filters["day"] = lambda moment: local_date(moment).isoformat()
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
     if settings.trusted_proxies:

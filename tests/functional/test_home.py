@@ -378,3 +378,12 @@ def procurement_with_duty(unit, author):  # type: ignore[no-untyped-def]
         )
     )
     db.flush()
+
+
+def test_a_timestamp_shown_as_a_date_is_the_citys_calendar_date(app) -> None:  # type: ignore[no-untyped-def]
+    """The `day` filter the pages use for "inskickad", "fastställd", "öppnat": Stockholm's date,
+    as Att göra counts it, not UTC's (22:30 UTC on 30 June is 1 July in the city)."""
+    render = app.jinja_env.from_string("{{ t|day }}").render
+    assert render(t=dt.datetime(2026, 6, 30, 22, 30, tzinfo=dt.UTC)) == "2026-07-01"
+    assert render(t=dt.datetime(2026, 12, 31, 22, 59)) == "2026-12-31"  # naive is UTC; CET is +1
+    assert render(t=dt.datetime(2026, 12, 31, 23, 0, tzinfo=dt.UTC)) == "2027-01-01"
