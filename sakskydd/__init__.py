@@ -21,6 +21,9 @@ def create_app(settings: Settings | None = None, *, load_keys: bool = True) -> F
     """Build the application; raises ConfigError (or a key/policy error) instead of starting unsafe."""
     settings = settings or Settings.from_env()
     settings.validate()
+    # Every model first: the first query configures the mappers, and a relationship named by
+    # string (vetting's Position → SecurityAnalysis) must find its class whatever was imported.
+    import sakskydd.models  # noqa: F401
     app = Flask(
         "sakskydd",
         template_folder=str(resource_dir("templates")),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import click
@@ -11,6 +12,7 @@ from flask.cli import AppGroup, FlaskGroup
 from sqlalchemy import select
 
 from sakskydd.config import Settings
+from sakskydd.db import utcnow
 from sakskydd.resources import resource_dir
 
 
@@ -145,6 +147,163 @@ def serve_command(host: str, port: int, workers: int) -> None:
         f"sakskydd på http://localhost:{port}" if host == "127.0.0.1" else f"sakskydd på {host}:{port}"
     )
     _Server().run()
+
+
+@main.command("backup")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Filen att skriva (standard: <instans>/backups/sakskydd-<tid>.backup).",
+)
+def backup_command(output: Path | None) -> None:
+    """Skriv en konsistent, krypterad säkerhetskopia av databasen (docs/backup.md)."""
+    from sakskydd import audit
+    from sakskydd.audit import Event
+    from sakskydd.audit.checkpoints import SigningKeyError, load_public_key
+    from sakskydd.backup import BackupError, write_backup
+    from sakskydd.crypto.providers import provider_from_settings
+    from sakskydd.extensions import db, get_database
+
+    settings = current_app.config["SAKSKYDD_SETTINGS"]
+    if output is None:
+        folder = Path(settings.instance_path) / "backups"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+        output = folder / f"sakskydd-{stamp}.backup"
+    public_key = None
+    key_file = settings.audit_public_key_file
+    if key_file is not None and Path(key_file).exists():
+        try:
+            public_key = load_public_key(Path(key_file).read_bytes())
+        except SigningKeyError as exc:
+            raise click.ClickException(f"Den publika nyckeln i {key_file} kan inte läsas: {exc}") from None
+    with _Progress("Säkerhetskopierar") as progress:
+        try:
+            result = write_backup(
+                get_database().engine.url.render_as_string(hide_password=False),
+                output,
+                provider_from_settings(settings),
+                public_key=public_key,
+                progress=progress,
+            )
+        except BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+    audit.record(
+        Event.BACKUP_CREATED,
+        detail={
+            "file": result.path.name,
+            "rows": result.rows,
+            "tables": result.tables,
+            "audit_seq": result.audit_seq,
+            "bytes": result.size,
+        },
+    )
+    db.commit()
+    click.echo(
+        f"Säkerhetskopian är skriven: {result.path} ({result.rows} rader i {result.tables} tabeller, "
+        f"granskningsloggen till seq {result.audit_seq}, {result.size} byte). Den kräver instansens "
+        "nyckelkrypteringsnyckel för att återställas."
+    )
+
+
+class _Progress:
+    """A progress bar whose length is known only when the work has counted its rows."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar: Any = None
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label=self.label, file=click.get_text_stream("stderr"))
+            self.bar.__enter__()
+        self.bar.update(done)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+
+@main.command("restore", with_appcontext=False)
+@click.argument("backup_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--public-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Betrodd publik nyckel för kontrollpunkterna (standard: instansens, annars säkerhetskopians).",
+)
+def restore_command(backup_file: Path, public_key: Path | None) -> None:
+    """Återställ en säkerhetskopia till en ny, tom databas och verifiera granskningsloggen."""
+    from alembic.script import ScriptDirectory
+
+    from sakskydd import audit, create_app
+    from sakskydd.audit import Event
+    from sakskydd.audit.checkpoints import SigningKeyError, load_public_key, write_public_key
+    from sakskydd.audit.verify import key_fingerprint
+    from sakskydd.backup import BackupError, read_header, restore_backup
+    from sakskydd.crypto.errors import CryptoError
+    from sakskydd.crypto.providers import provider_from_settings
+    from sakskydd.extensions import db, make_engine
+
+    settings = Settings.from_env()
+    try:
+        header = read_header(backup_file)
+        provider = provider_from_settings(settings)
+    except (BackupError, CryptoError) as exc:
+        raise click.ClickException(str(exc)) from None
+    head = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_current_head()
+    if header.revision != head:
+        raise click.ClickException(
+            f"säkerhetskopian har schemaversion {header.revision}, den här versionen av sakskydd {head}; "
+            "återställ med samma version som gjorde den och uppgradera sedan"
+        )
+    key_file = public_key or settings.audit_public_key_file
+    trusted = None
+    if key_file is not None and Path(key_file).exists():
+        try:
+            trusted = load_public_key(Path(key_file).read_bytes())
+        except SigningKeyError as exc:
+            raise click.ClickException(f"Den publika nyckeln i {key_file} kan inte läsas: {exc}") from None
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.instance_path, 0o700)
+    migrate(settings.database_url)
+    try:
+        result = restore_backup(
+            backup_file, settings.database_url, provider, trusted_key=trusted, engine_factory=make_engine
+        )
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    if trusted is None and header.public_key:
+        used = load_public_key(header.public_key)
+        click.echo(
+            "Obs: kontrollpunkterna kontrollerades mot nyckeln i säkerhetskopian, fingeravtryck "
+            f"{key_fingerprint(used)}; jämför det med ett betrott värde.",
+            err=True,
+        )
+        if settings.audit_public_key_file is not None and not settings.audit_public_key_file.exists():
+            write_public_key(settings.audit_public_key_file, used)
+    app = create_app(settings)
+    with app.app_context():
+        audit.record(
+            Event.BACKUP_RESTORED,
+            detail={
+                "file": backup_file.name,
+                "created_at": header.created_at,
+                "rows": result.rows,
+                "audit_seq": result.audit_seq,
+            },
+        )
+        db.commit()
+    app.extensions["sakskydd.db"].dispose()
+    click.echo(
+        f"Återställd: {result.rows} rader i {result.tables} tabeller från säkerhetskopian "
+        f"{header.created_at}. Granskningsloggen är hel: {result.audit_seq} händelser, "
+        f"{result.checkpoints} kontrollpunkter. Alla är utloggade."
+    )
 
 
 def _attach_static_groups() -> None:

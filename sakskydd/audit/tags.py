@@ -46,6 +46,9 @@ class Event(enum.StrEnum):
     AUTH_STEPUP_SUCCESS = "auth.stepup.success"
     # Authorization decisions that were denied
     AUTHZ_DENY = "authz.deny"
+    # Backups: written, and restored (the first event after the restored head)
+    BACKUP_CREATED = "backup.created"
+    BACKUP_RESTORED = "backup.restored"
     # Personnel clearance
     CLEARANCE_CHANGED = "clearance.changed"
     # The stadsövergripande säkerhetsanalys: drafts, measures, omvärldsbevakning, adoption, reads, exports

@@ -3,7 +3,7 @@
 An auditor (revisor) reaches the events of their operators (and the bolag under them): events
 about those operators' units, events without a unit by or about those operators' people, and
 the system's own events (SYSTEM_EVENTS: policy loads, key operations, reminder runs,
-checkpoints). The payload
+checkpoints, backups). The payload
 is shown as stored: ids, field names and counts; sensitive details stay sealed, so an auditor
 never sees a decrypted field (SECURITY.md).
 
@@ -69,7 +69,7 @@ def _scope_people() -> Any:
 SYSTEM_EVENTS = tuple(
     e.value
     for e in Event
-    if e.value.startswith(("keys.", "policy.", "demo.", "reminders.", "crypto."))
+    if e.value.startswith(("keys.", "policy.", "demo.", "reminders.", "crypto.", "backup."))
     or e in (Event.AUDIT_CHECKPOINT, Event.AUDIT_EXPORTED)
 )
 
