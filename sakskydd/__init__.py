@@ -24,6 +24,7 @@ def create_app(settings: Settings | None = None, *, load_keys: bool = True) -> F
     # Every model first: the first query configures the mappers, and a relationship named by
     # string (vetting's Position → SecurityAnalysis) must find its class whatever was imported.
     import sakskydd.models  # noqa: F401
+
     app = Flask(
         "sakskydd",
         template_folder=str(resource_dir("templates")),

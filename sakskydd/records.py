@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
 from sakskydd.classification import check_text_marking
@@ -50,6 +51,19 @@ def check_version(record: Any, version: int | None) -> None:
     """Raise StaleRecord unless the submitted version is the stored one (a missing one is stale)."""
     if version is None or record.version != version:
         raise StaleRecord()
+
+
+def serialise_on(model: Any, ident: uuid.UUID) -> None:
+    """Serialise a check-then-insert (is there already one?) with every other transaction doing
+    the same under this parent row, so a double submit creates one record, not two.
+
+    PostgreSQL: the row is locked (SELECT … FOR NO KEY UPDATE, which leaves foreign-key inserts
+    alone) until the transaction ends, and the check that follows sees what the first one
+    committed. SQLite: every transaction begins with BEGIN IMMEDIATE, so it is serialised already.
+    Call it before the check.
+    """
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(select(model.id).where(model.id == ident).with_for_update(key_share=True))
 
 
 def check_free_text(texts: Iterable[str | None], *, attested: bool, marking: int = 0, ceiling: int) -> None:

@@ -431,7 +431,12 @@ def activate_account(token: str, new_password: str, passwords: Passwords) -> Use
     if user is None or not user.is_active:
         raise TokenInvalid("Länken är ogiltig, redan använd eller för gammal. Be administratören om en ny.")
     had_password = user.password_hash is not None
-    set_password(user, new_password, passwords)
+    # The password's rules first (a refused one leaves the link unused), then the link is claimed
+    # before the user row is touched: of parallel uses of one link exactly one sets its password
+    # and the others find the link used, instead of failing on the user's version column (500).
+    problems = password_problems(new_password, forbidden_words=forbidden_words_for(user))
+    if problems:
+        raise PasswordRejected(problems)
     result = db.execute(
         update(ActivationToken)
         .where(ActivationToken.id == row.id, ActivationToken.used_at.is_(None))
@@ -440,6 +445,7 @@ def activate_account(token: str, new_password: str, passwords: Passwords) -> Use
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise TokenInvalid("Länken är ogiltig, redan använd eller för gammal. Be administratören om en ny.")
+    set_password(user, new_password, passwords)
     # A new password through activation replaces any earlier factor (e.g. after an MFA reset).
     user.totp_pending_secret = None
     end_user_sessions(user.id)

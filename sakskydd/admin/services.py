@@ -30,6 +30,7 @@ from sakskydd.identifiers import IdentifierError, normalise_org_number
 from sakskydd.notifications.models import NoticeKind
 from sakskydd.notifications.services import notify_user
 from sakskydd.organisations.models import Operator, OperatorKind, OrgUnit, UnitKind
+from sakskydd.records import serialise_on
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,185}\.[^@\s]{2,}$")
 
@@ -228,6 +229,7 @@ def grant_role(
         if role in UNIT_ROLES and unit
         else {"unit_id": None, "operator_id": operator.id if operator else None}
     )
+    serialise_on(User, user.id)  # a double submit registers one grant or request, not two
     existing = db.scalar(
         select(RoleAssignment.id).where(
             RoleAssignment.user_id == user.id,

@@ -45,6 +45,7 @@ from sakskydd.records import (
     check_free_text,
     check_version,
     flush_versioned,
+    serialise_on,
 )
 
 TEXT_FIELDS = ("scope_note", "threat_summary", "vulnerability_summary", "conclusion")
@@ -142,6 +143,7 @@ def start_analysis(
 
     Raises AnalysisAlreadyOpen when the unit has an analysis that is not fastställd.
     """
+    serialise_on(OrgUnit, unit.id)  # a double submit opens one draft, not two (or a 500)
     if open_analysis(unit.id) is not None:
         raise AnalysisAlreadyOpen()
     if based_on is not None and based_on.unit_id != unit.id:

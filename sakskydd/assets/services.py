@@ -42,6 +42,7 @@ from sakskydd.records import (
     check_version,
     clean_text,
     flush_versioned,
+    serialise_on,
     track_changes,
 )
 
@@ -279,6 +280,7 @@ def add_holder(
         raise DomainError("Enheten finns inte bland de enheter som kan vara innehavare.")
     if user is not None and (user.operator_id not in tree or not user.is_active):
         raise DomainError("Personen finns inte bland dem som kan vara innehavare.")
+    serialise_on(ProtectedAsset, asset.id)  # a double submit adds the holder once
     if unit is not None:
         same = AssetHolder.holder_unit_id == unit.id
     elif user is not None:

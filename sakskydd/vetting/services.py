@@ -45,6 +45,7 @@ from sakskydd.records import (
     clean_text,
     flush_versioned,
     plain_value,
+    serialise_on,
     track_changes,
 )
 from sakskydd.vetting import rules
@@ -263,6 +264,7 @@ def open_case(
     name = _text({"person_name": person_name}, "person_name", required="Ange personens namn.")
     canonical = normalised_personnummer(personnummer, today)
     index = personnummer_index(canonical, unit.id)
+    serialise_on(Position, position.id)  # a double submit opens one case, not two
     for other in db.scalars(
         select(VettingCase).where(
             VettingCase.unit_id == unit.id,
