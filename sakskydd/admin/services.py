@@ -432,6 +432,7 @@ def update_operator(
 
 def create_unit(actor: User, operator: Operator, *, name: str, kind: UnitKind) -> OrgUnit:
     name = _validate_name(name)
+    serialise_on(Operator, operator.id)  # the name check and the insert, one at a time per operator
     if db.scalar(select(OrgUnit.id).where(OrgUnit.operator_id == operator.id, OrgUnit.name == name)):
         raise AdminError("Det finns redan en enhet med det namnet hos verksamhetsutövaren.")
     unit = OrgUnit(operator_id=operator.id, name=name, kind=kind)
@@ -452,6 +453,8 @@ def update_unit(
 ) -> list[str]:
     _check_version(unit, version)
     values = {"name": _validate_name(name), "kind": kind, "is_active": is_active}
+    if values["name"] != unit.name:
+        serialise_on(Operator, unit.operator_id)
     if values["name"] != unit.name and db.scalar(
         select(OrgUnit.id).where(OrgUnit.operator_id == unit.operator_id, OrgUnit.name == values["name"])
     ):

@@ -50,6 +50,7 @@ from sakskydd.records import (
     check_version,
     clean_text,
     flush_versioned,
+    serialise_on,
 )
 
 APPLICABILITY_LABELS: Final[Mapping[str, str]] = {
@@ -405,6 +406,7 @@ def record_appointment(
         raise AppointeeNotEligible()
     if ends_on is not None and ends_on < starts_on:
         raise EndBeforeStart()
+    serialise_on(OrgUnit, unit.id)  # the overlap check and the insert, one at a time per unit
     overlap = db.scalar(
         select(Appointment.id).where(
             Appointment.unit_id == unit.id,

@@ -29,7 +29,14 @@ from sakskydd.oversight.models import (
     ThreatCategory,
     ThreatNote,
 )
-from sakskydd.records import DomainError, check_free_text, check_version, clean_text, flush_versioned
+from sakskydd.records import (
+    DomainError,
+    check_free_text,
+    check_version,
+    clean_text,
+    flush_versioned,
+    serialise_on,
+)
 
 if TYPE_CHECKING:
     from sakskydd.accounts.models import User
@@ -120,6 +127,7 @@ def create_analysis(actor: User, operator: Operator, year: int) -> CityWideAnaly
     """The year's draft for the operator. Raises DomainError (a bad year), CityWideExists."""
     if not FIRST_YEAR <= year <= local_today().year + 1:
         raise DomainError(f"Ange ett år mellan {FIRST_YEAR} och {local_today().year + 1}.")
+    serialise_on(Operator, operator.id)  # two chefs creating the year at once: one draft
     exists = db.scalar(
         select(CityWideAnalysis.id).where(
             CityWideAnalysis.operator_id == operator.id, CityWideAnalysis.year == year

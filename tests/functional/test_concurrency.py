@@ -829,6 +829,51 @@ def test_a_double_submitted_followup_is_opened_once(app: Flask) -> None:
     assert_chain_verifies(app)
 
 
+def test_a_double_submitted_city_wide_analysis_and_unit_are_created_once(app: Flask) -> None:
+    """Two more check-then-insert paths: the year's city-wide analysis (unique per operator and
+    year) and an administrator's new unit (unique name per operator): one row, no 500."""
+    from sakskydd.oversight.models import CityWideAnalysis
+
+    operator = make_operator()
+    chef = make_user(app, operator, roles=[(Role.CHEF, operator)])
+    admin = make_user(app, operator, roles=[(Role.ADMIN, operator)])
+    clients = Clients(app)
+    for offset in range(SHORT_ROUNDS):
+        year = TODAY.year - offset
+        calls = [
+            clients.post(chef, f"/oversikt/{operator.id}/stadsanalyser", {"year": year}, seat=seat)
+            for seat in range(CONTENDERS)
+        ]
+        assert {r.status_code for r in race(calls)} <= {200, 303, 409}
+        name = f"Racenämnden {offset}"
+        calls = [
+            clients.post(
+                admin,
+                f"/admin/verksamhetsutovare/{operator.id}/enheter/ny",
+                {"name": name, "kind": "facknamnd"},
+                seat=seat,
+            )
+            for seat in range(CONTENDERS)
+        ]
+        responses = race(calls)
+        the_winner(responses)
+        assert all(
+            "Det finns redan en enhet med det namnet" in page(r) for r in responses if r.status_code != 303
+        )
+        db.close()
+        analyses_of_year = db.scalars(
+            select(CityWideAnalysis.id).where(
+                CityWideAnalysis.operator_id == operator.id, CityWideAnalysis.year == year
+            )
+        ).all()
+        assert len(analyses_of_year) == 1 and len(events_of(Event.CITYWIDE_CREATED, analyses_of_year[0])) == 1
+        units = db.scalars(
+            select(OrgUnit.id).where(OrgUnit.operator_id == operator.id, OrgUnit.name == name)
+        ).all()
+        assert len(units) == 1
+    assert_chain_verifies(app)
+
+
 # --- 9. the second administrator's approval of a role, its revocation, a double-submitted grant -------
 
 
