@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml setup.py | sha256sum | cut -c1-12)
 export SAKSKYDD_INSTANCE_PATH ?= $(CURDIR)/instance
 
-.PHONY: run test lint demo venv system-deps bench clean
+.PHONY: run test lint demo venv system-deps bench bench-quick clean
 
 venv: $(STAMP)
 
@@ -37,8 +37,15 @@ lint: venv
 test: venv system-deps lint
 	$(PY) tests/run_all.py
 
+# Benchmarks (bench/README.md): city-scale data, gunicorn + wrk, micro figures, PostgreSQL at
+# national scale; writes bench/RESULTS.md. bench-quick: a small fraction, under 3 minutes.
 bench: venv
-	@echo "bench: see bench/README.md (issue 7)"
+	@$(PY) tests/system_deps.py --bench
+	$(PY) -m bench.run
+
+bench-quick: venv
+	@$(PY) tests/system_deps.py --bench
+	$(PY) -m bench.run --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,4 +1,5 @@
-"""Install Debian's chromium and postgresql when missing (as root); fail under CI when impossible."""
+"""Install Debian's chromium and postgresql (and wrk for the bench) when missing, as root; fail under CI
+when impossible."""
 
 from __future__ import annotations
 
@@ -9,10 +10,15 @@ import sys
 from pathlib import Path
 
 PACKAGES = {"chromium": Path("/usr/bin/chromium"), "postgresql": Path("/usr/lib/postgresql")}
+# `make bench` (tests/system_deps.py --bench): the load generator too, so `make test` never needs it.
+BENCH_PACKAGES = {"wrk": Path("/usr/bin/wrk")}
 
 
-def main() -> int:
-    missing = [name for name, path in PACKAGES.items() if not path.exists()]
+def main(argv: list[str] | None = None) -> int:
+    wanted = dict(PACKAGES)
+    if "--bench" in (sys.argv[1:] if argv is None else argv):
+        wanted.update(BENCH_PACKAGES)
+    missing = [name for name, path in wanted.items() if not path.exists()]
     if not missing:
         return 0
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
