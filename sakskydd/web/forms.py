@@ -92,7 +92,13 @@ class GuardedForm(SwedishForm):
     def validate(self, extra_validators: Any = None) -> bool:
         valid = super().validate(extra_validators)
         marking = getattr(self, "marking", None)
-        over = marking is not None and marking.data not in (None, *allowed_text_markings(ceiling()))
+        # A value outside the levels is the select's own error ("not a valid choice"); only a real
+        # level above the ceiling gets the explanation.
+        over = (
+            marking is not None
+            and marking.data in CLASSIFICATION_LABELS
+            and marking.data not in allowed_text_markings(ceiling())
+        )
         if over:
             marking.errors = [*marking.errors, ceiling_message(marking.data, ceiling())]
             valid = False

@@ -13,6 +13,9 @@ CSP = (
     "base-uri 'none'; object-src 'none'"
 )
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# The only bodies the app takes: HTML forms. Flask-WTF would read a JSON body as form data (and
+# fail with a server error on a JSON list or number).
+FORM_MIMETYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
 def _has_bad_bytes(raw: bytes) -> bool:
@@ -26,7 +29,8 @@ def _has_bad_bytes(raw: bytes) -> bool:
 
 
 def check_input() -> None:
-    """NUL bytes or invalid UTF-8 anywhere in the path, query or form body → 400."""
+    """NUL bytes or invalid UTF-8 anywhere in the path, query or form body, or a body that is not
+    a form → 400."""
     # Each request starts with a clean `g`: Flask-WTF (CSRF token) and Flask-Login (user) cache
     # on it, and an app context held across requests (CLI, tests) must not carry them over.
     for key in list(g):
@@ -41,8 +45,12 @@ def check_input() -> None:
         if length is not None and length > current_app.config["MAX_CONTENT_LENGTH"]:
             abort(413)
         body = request.get_data(cache=True)
+        if body and request.mimetype not in FORM_MIMETYPES:
+            abort(400)
         if _has_bad_bytes(body) or _has_bad_bytes(unquote_to_bytes(body.replace(b"+", b" "))):
             abort(400)
+        if request.mimetype == "multipart/form-data" and (None in request.form or None in request.files):
+            abort(400)  # a part without a name: Flask-WTF's CSRF check would fail on its None key
 
 
 def check_origin() -> None:
