@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml setup.py | sha256sum | cut -c1-12)
 export SAKSKYDD_INSTANCE_PATH ?= $(CURDIR)/instance
 
-.PHONY: run test lint demo venv system-deps bench bench-quick clean
+.PHONY: run test soak lint demo venv system-deps bench bench-quick clean
 
 venv: $(STAMP)
 
@@ -36,6 +36,10 @@ lint: venv
 
 test: venv system-deps lint
 	$(PY) tests/run_all.py
+
+# The reliability tests in full (crash, concurrency, fuzz) on SQLite and PostgreSQL: about an hour.
+soak: venv system-deps
+	$(PY) tests/run_all.py --soak
 
 # Benchmarks (bench/README.md): city-scale data, gunicorn + wrk, micro figures, PostgreSQL at
 # national scale; writes bench/RESULTS.md. bench-quick: a small fraction, under 3 minutes.

@@ -85,9 +85,9 @@ class Mode:
 def mode_from(quick: bool, national: bool) -> Mode:
     env = os.environ
     if quick:
-        mode = Mode("quick", 0.02, 15_000, 1, 3, 1, 2, 500, 50_000, False, 0.0, 3)
+        mode = Mode("quick", 0.02, 15_000, 1, 3, 1, 1, 500, 50_000, False, 0.0, 3)
     else:
-        mode = Mode("full", 1.0, 1_000_000, 3, 15, 1, 2, 5_000, 200_000, national, 1.0)
+        mode = Mode("full", 1.0, 1_000_000, 3, 15, 1, 1, 5_000, 200_000, national, 1.0)
     mode.factor = float(env.get("BENCH_FACTOR", mode.factor))
     mode.seconds = float(env.get("BENCH_SECONDS", mode.seconds))
     mode.workers = int(env.get("BENCH_WORKERS", mode.workers))
@@ -249,8 +249,8 @@ def concurrency_probe(
     mode: Mode,
     logdir: Path,
 ) -> list[dict[str, Any]]:
-    """The asset register with 1, 2 and 4 concurrent connections, on `sakskydd serve --workers N` and
-    on one worker: on SQLite every request holds the database's write lock (BEGIN IMMEDIATE) from
+    """The asset register with 1, 2 and 4 concurrent connections, on `sakskydd serve --workers N`
+    (1 by default, serve's own default on SQLite) and on the other of one and two workers: on SQLite every request holds the database's write lock (BEGIN IMMEDIATE) from
     its first statement to the session save, so concurrent requests wait in SQLite's busy handler."""
     scenario = next(s for s in pages if s.key == "assets")
     cookie = people[scenario.login].cookie
@@ -265,11 +265,11 @@ def concurrency_probe(
 
     for connections in (1, 2, 4):
         measure(app, mode.workers, connections)
-    if mode.workers != 1:
-        single = start_app_server(env, free_port(), 1, logdir, name="app-1-worker")
-        with servers(single):
-            for connections in (1, 2, 4):
-                measure(single, 1, connections)
+    other = 2 if mode.workers == 1 else 1
+    second = start_app_server(env, free_port(), other, logdir, name=f"app-{other}-workers")
+    with servers(second):
+        for connections in (1, 2, 4):
+            measure(second, other, connections)
     return rows
 
 
@@ -829,7 +829,7 @@ def report(data: dict[str, Any]) -> tuple[str, list[str]]:
         add("")
         add(
             f"The asset register again, {conc[0]['seconds']:.0f} s per row, with more connections than one "
-            "(`wrk -c N`), on the same server and on a server with one worker:"
+            "(`wrk -c N`), on the same server and on a server with the other of one and two workers:"
         )
         add("")
         add("| gunicorn workers | connections | req/s | p50 ms | p90 ms | p95 ms | p99 ms | max ms |")
@@ -846,7 +846,8 @@ def report(data: dict[str, Any]) -> tuple[str, list[str]]:
             "IMMEDIATE`) to its commit, so requests run one at a time whatever the number of workers; a "
             "waiting worker polls in SQLite's busy handler with growing sleeps and can be passed over again "
             "and again, which is where long tails with two workers come from. One worker queues the "
-            "requests in its socket instead (docs/benchmarks.md)."
+            "requests in its socket instead, which is why `sakskydd serve` starts one worker on SQLite "
+            "(docs/benchmarks.md)."
         )
         add("")
     # --- micro
@@ -1053,7 +1054,7 @@ def main(argv: list[str] | None = None) -> int:
         city["baseline_p95_ms"] = sorted(run.p95_ms for run in runs)[1]
         city["baseline_index"] = [run.p95_ms for run in runs].index(city["baseline_p95_ms"])
         baseline.stop()
-        log("concurrency: one page with 1, 2 and 4 connections, on 2 workers and on 1")
+        log("concurrency: one page with 1, 2 and 4 connections, on one worker and on two")
         city["concurrency"] = concurrency_probe(env, app, pages, people, mode, logdir)
         log("online key re-encryption under load")
         data["reencrypt"] = online_reencryption(env, holder, pages, people, mode, logdir)

@@ -125,13 +125,28 @@ def demo_command() -> None:
     click.echo(text)
 
 
+def default_workers(database_url: str) -> int:
+    """On SQLite every request holds the database's write lock (BEGIN IMMEDIATE) from its first
+    statement to the session save, so a second worker only waits for it, in SQLite's busy handler,
+    and the tail latency goes from milliseconds to seconds (docs/benchmarks.md section 1)."""
+    return 1 if database_url.startswith("sqlite") else 2
+
+
 @main.command("serve", with_appcontext=False)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int)
-def serve_command(host: str, port: int, workers: int) -> None:
+@click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Antal processer (standard: 1 med SQLite, 2 med PostgreSQL).",
+)
+def serve_command(host: str, port: int, workers: int | None) -> None:
     """Serve with gunicorn (no access log: URLs can carry one-time tokens)."""
     from gunicorn.app.base import BaseApplication
+
+    if workers is None:
+        workers = default_workers(Settings.from_env().database_url)
 
     class _Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:

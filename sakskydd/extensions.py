@@ -36,7 +36,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # PostgreSQL's JIT compiles a plan whose cost estimate is high, which the chef's picture's
+    # aggregates reach at scale: hundreds of milliseconds of compiling for a query that runs in
+    # less (docs/benchmarks.md section 4). The application's queries are short; no JIT.
+    connect_args = {"options": "-c jit=off"} if url.startswith("postgresql") else {}
+    connect_args.update(kwargs.pop("connect_args", {}))
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
 def _configure_sqlite(engine: Engine) -> None:

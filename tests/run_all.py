@@ -1,5 +1,8 @@
 """`make test`: the whole suite on SQLite (with the browser tests), then the database tests on a
-real PostgreSQL cluster started here. Under CI=true a missing component fails the run."""
+real PostgreSQL cluster started here. Under CI=true a missing component fails the run.
+
+`make soak` (`--soak`): only the reliability tests — crash, concurrency, fuzz — in their full form
+(SAKSKYDD_SOAK=1: many rounds, freshly random fuzzing), on both databases; PostgreSQL is required."""
 
 from __future__ import annotations
 
@@ -31,20 +34,32 @@ def run(label: str, args: list[str], env: dict[str, str]) -> int:
     return code
 
 
+SOAK_TESTS = [
+    "tests/functional/test_crash.py",
+    "tests/functional/test_concurrency.py",
+    "tests/security/test_fuzz_forms.py",
+]
+
+
 def main() -> int:
+    soak = "--soak" in sys.argv[1:]
     ci = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
     env = dict(os.environ, SAKSKYDD_TEST_DB="sqlite")
-    if ci:
+    if ci or soak:
         env["SAKSKYDD_REQUIRE_ALL"] = "1"
-    code = run("SQLite (all tests)", [], env)
+    selection = SOAK_TESTS if soak else []
+    if soak:
+        env["SAKSKYDD_SOAK"] = "1"
+    code = run("SQLite (soak)" if soak else "SQLite (all tests)", selection, env)
     if code != 0:
         return code
     if find_bindir() is None:
         print("PostgreSQL binaries are missing", file=sys.stderr)
-        return 1 if ci else 0
+        return 1 if ci or soak else 0
     with temporary_cluster() as url:
         env = dict(env, SAKSKYDD_TEST_DB="postgresql", SAKSKYDD_TEST_POSTGRES_URL=url)
-        code = run("PostgreSQL (database tests)", ["-m", "db"], env)
+        label = "PostgreSQL (soak)" if soak else "PostgreSQL (database tests)"
+        code = run(label, ["-m", "db", *selection], env)
     return code
 
 

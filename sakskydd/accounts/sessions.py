@@ -26,6 +26,10 @@ from sakskydd.extensions import db
 
 COOKIE_NAME = "__Host-sakskydd"
 USER_AGENT_MAX = 200
+# A request that changes nothing in its session writes last_seen_at only when the stored value is
+# older than this: the idle timeout then counts from up to a minute earlier (never later), and a
+# page costs no write (docs/benchmarks.md section 2).
+LAST_SEEN_GRANULARITY = dt.timedelta(seconds=60)
 
 
 def token_hash(token: str) -> bytes:
@@ -139,6 +143,10 @@ class ServerSessionInterface(SessionInterface):
         now = utcnow()
         token: str | None = None
         row = session.row
+        if row is not None and self._unchanged(session, row, now):
+            db.commit()  # whatever the request itself left to commit, as below
+            response.vary.add("Cookie")
+            return
         if row is not None and session.rotate_requested:
             db.execute(delete(UserSession).where(UserSession.id == row.id))
             row = None
@@ -166,6 +174,19 @@ class ServerSessionInterface(SessionInterface):
         if token is not None:
             response.set_cookie(COOKIE_NAME, self._signer(app).sign(token).decode("ascii"), **cookie_kwargs)
         response.vary.add("Cookie")
+
+    @staticmethod
+    def _unchanged(session: ServerSession, row: UserSession, now: dt.datetime) -> bool:
+        """Nothing to write: the same state as the row, which was seen less than a minute ago."""
+        return (
+            not session.rotate_requested
+            and row.user_id == session.user_id
+            and row.mfa_at == session.mfa_at
+            and row.authenticated_at == session.authenticated_at
+            and row.data == dict(session)
+            and row.last_seen_at is not None
+            and now - row.last_seen_at < LAST_SEEN_GRANULARITY
+        )
 
 
 def expire_session(row: UserSession) -> None:

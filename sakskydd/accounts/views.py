@@ -23,6 +23,7 @@ from flask import (
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import joinedload
 
 from sakskydd import audit
 from sakskydd.accounts import services
@@ -88,7 +89,8 @@ def init_login(app: Flask) -> None:
         current = session._get_current_object()  # type: ignore[attr-defined]
         if not isinstance(current, ServerSession) or current.user_id is None or current.mfa_at is None:
             return None
-        user = db.get(User, current.user_id)
+        # With the user's operator (a join): the pages name it, and a lazy load would cost a statement.
+        user = db.get(User, current.user_id, options=[joinedload(User.operator)])
         if user is None or not user.is_active or not user.has_mfa:
             current.destroy()
             return None

@@ -166,7 +166,9 @@ class AnalysisAsset(UUIDPrimaryKey, CreatedAt, Base):
     damage_level: Mapped[DamageLevel] = mapped_column(Enum(DamageLevel, native_enum=False, length=30))
 
     analysis: Mapped[SecurityAnalysis] = relationship(back_populates="assets")
-    asset = relationship("ProtectedAsset")
+    # Loaded with the link (a join): the analysis page names every linked asset, and a lazy load
+    # would cost one statement per asset shown.
+    asset = relationship("ProtectedAsset", lazy="joined", innerjoin=True)
 
 
 class Measure(UUIDPrimaryKey, CreatedAt, Base):

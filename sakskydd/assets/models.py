@@ -42,6 +42,9 @@ class ProtectedAsset(UUIDPrimaryKey, CreatedAt, Base):
     __table_args__ = (
         Index("ix_protected_asset_unit_name", "unit_id", "name"),
         Index("ix_protected_asset_unit_status", "unit_id", "status"),
+        # Covers the chef's picture's count by unit, level and type (oversight/figures.py
+        # `_add_counts`): read from the index alone instead of sorting the register.
+        Index("ix_protected_asset_unit_counts", "unit_id", "is_archived", "damage_level", "type"),
     )
     __encrypted__ = ("note",)
 

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -183,7 +183,7 @@ def lock_head(session: Session) -> tuple[int, bytes]:
     query = select(AuditHead.seq, AuditHead.entry_hash).where(AuditHead.id == HEAD_ID)
     if dialect == "postgresql":
         query = query.with_for_update()
-    row = session.execute(query).first()
+    row = session.connection().execute(query).first()
     if row is None:
         values = {"id": HEAD_ID, "seq": 0, "entry_hash": GENESIS_HASH}
         if dialect == "postgresql":
@@ -192,7 +192,7 @@ def lock_head(session: Session) -> tuple[int, bytes]:
             session.execute(sqlite.insert(AuditHead).values(values).on_conflict_do_nothing())
         else:  # pragma: no cover - only SQLite and PostgreSQL are supported
             session.execute(AuditHead.__table__.insert().values(values))
-        row = session.execute(query).one()
+        row = session.connection().execute(query).one()
     return int(row[0]), bytes(row[1])
 
 
@@ -268,6 +268,9 @@ def record(
         if classification is not None:
             target_info["classification"] = classification
 
+    # The caller's pending changes first, as the ORM's autoflush did (the statements below are
+    # Core statements on the session's connection, which do not flush).
+    session.flush()
     prev_seq, prev_hash = lock_head(session)
     seq = prev_seq + 1
     occurred_at = utcnow()
@@ -291,27 +294,28 @@ def record(
     if payload_seq(payload) != seq:  # verification reads seq with a fast scan; keep it unambiguous
         raise ValueError("the audit context must not contain a key named 'seq'")
     digest = entry_hash(prev_hash, leaf_hash(payload))
-    moved = session.execute(
-        update(AuditHead)
-        .where(AuditHead.id == HEAD_ID, AuditHead.seq == prev_seq)
-        .values(seq=seq, entry_hash=digest)
-        .execution_options(synchronize_session=False)
+    connection = session.connection()
+    head = AuditHead.__table__
+    moved = connection.execute(
+        update(head).where(head.c.id == HEAD_ID, head.c.seq == prev_seq).values(seq=seq, entry_hash=digest)
     )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
+    if moved.rowcount != 1:
         raise AuditWriteError("the audit head moved during an append")
-    row = AuditEvent(
-        seq=seq,
-        occurred_at=occurred_at,
-        event=event.value,
-        outcome=outcome.value,
-        actor_id=actor_id,
-        target_type=target_type,
-        target_id=target_id,
-        unit_id=unit_id,
-        payload=payload,
-        entry_hash=digest,
-        mac=entry_mac(keyring.audit_mac_key, digest),
-    )
-    session.add(row)
-    session.flush()
-    return row
+    values = {
+        "seq": seq,
+        "occurred_at": occurred_at,
+        "event": event.value,
+        "outcome": outcome.value,
+        "actor_id": actor_id,
+        "target_type": target_type,
+        "target_id": target_id,
+        "unit_id": unit_id,
+        "payload": payload,
+        "entry_hash": digest,
+        "mac": entry_mac(keyring.audit_mac_key, digest),
+    }
+    # A Core insert: the ORM's unit of work cost more than the hashing (docs/benchmarks.md section
+    # 6). The returned object is what was written, not attached to the session (events are never
+    # changed; read them back with a query).
+    connection.execute(insert(AuditEvent.__table__).values(values))
+    return AuditEvent(**values)

@@ -75,6 +75,23 @@ def forget_user_entities() -> None:
     g.pop("_authz_user_entities", None)
 
 
+def _resource_entities(resource: Any) -> tuple[Any, list[dict[str, Any]]]:
+    """A resource's reference and entities. A GET changes nothing, so they are read once per GET
+    request and object, and the route's decision and the page's buttons decide on the same fresh
+    rows; any other method may change the resource between decisions and reads them every time."""
+    if request.method not in ("GET", "HEAD"):
+        return ent.resource_entities(db, resource)  # type: ignore[no-any-return]
+    key = (type(resource).__name__, getattr(resource, "id", None))
+    cache = g.setdefault("_authz_resource_entities", {})
+    if key[1] is None or key not in cache:
+        built = ent.resource_entities(db, resource)
+        if key[1] is None:
+            return built  # type: ignore[no-any-return]
+        cache[key] = built
+    resource_ref, entities = cache[key]
+    return resource_ref, list(entities)
+
+
 def _request_entities(resource: Any) -> tuple[Any, Any, list[dict[str, Any]]]:
     """The current user, the resource's reference and the entities of a decision about it."""
     user = current_user._get_current_object()
@@ -83,7 +100,7 @@ def _request_entities(resource: Any) -> tuple[Any, Any, list[dict[str, Any]]]:
         resource_ref = ent.application_ref()
         entities.append(ent.application_entity())
     else:
-        resource_ref, more = ent.resource_entities(db, resource)
+        resource_ref, more = _resource_entities(resource)
         entities.extend(more)
     return user, resource_ref, entities
 

@@ -205,14 +205,17 @@ def _unit_entity(unit_id: uuid.UUID, operator_id: uuid.UUID) -> dict[str, Any]:
     )
 
 
-def _active_assignments(user_id: uuid.UUID) -> Select[Any]:
-    from sakskydd.accounts.models import AssignmentStatus, RoleAssignment
+def _user_with_active_assignments(user_id: uuid.UUID) -> Select[Any]:
+    """The user's row with each ACTIVE assignment, in one statement: one row per assignment, or
+    one row with empty role columns for a user without any."""
+    from sakskydd.accounts.models import AssignmentStatus, RoleAssignment, User
     from sakskydd.organisations.models import Operator, OrgUnit
 
     scope_operator = aliased(Operator)
     # A role counts only while it is ACTIVE and its unit and operator are active.
-    return (
+    grants = (
         select(
+            RoleAssignment.user_id,
             RoleAssignment.role,
             RoleAssignment.unit_id,
             OrgUnit.operator_id.label("unit_operator_id"),
@@ -230,29 +233,46 @@ def _active_assignments(user_id: uuid.UUID) -> Select[Any]:
             scope_operator.is_active.is_(True),
             (RoleAssignment.unit_id.is_(None)) | (OrgUnit.is_active.is_(True)),
         )
+        .subquery("grants")
+    )
+    return (
+        select(
+            User.id,
+            User.is_active,
+            User.clearance,
+            User.operator_id,
+            grants.c.role,
+            grants.c.unit_id,
+            grants.c.unit_operator_id,
+            grants.c.scope_operator_id,
+            grants.c.scope_operator_kind,
+        )
+        .outerjoin(grants, grants.c.user_id == User.id)
+        .where(User.id == user_id)
     )
 
 
 def user_entity(session: Session, user: Any) -> list[dict[str, Any]]:
     """The user (roles from ACTIVE assignments) with the units and operators it refers to.
 
-    Reads the row again from the database; a user that no longer exists yields no entity, so
-    every decision about them is Deny.
+    Reads the row again from the database, with the assignments in the same statement; a user
+    that no longer exists yields no entity, so every decision about them is Deny.
     """
-    from sakskydd.accounts.models import UNIT_ROLES, Role, User
+    from sakskydd.accounts.models import UNIT_ROLES, Role
 
     user_id = getattr(user, "id", user)
-    row = session.execute(
-        select(User.id, User.is_active, User.clearance, User.operator_id).where(User.id == user_id)
-    ).one_or_none()
-    if row is None:
+    rows = session.execute(_user_with_active_assignments(user_id)).all()
+    if not rows:
         return []
+    row = rows[0]
     unit_roles: dict[str, set[EntityRef]] = {}
     operator_roles: dict[str, set[EntityRef]] = {}
     units: dict[uuid.UUID, uuid.UUID] = {}
     operator_ids: set[uuid.UUID] = {row.operator_id}
     admin_kinds: set[str] = set()
-    for grant in session.execute(_active_assignments(row.id)).all():
+    for grant in rows:
+        if grant.role is None:
+            continue  # the user's own row, without any assignment
         role = Role(grant.role)
         if role in UNIT_ROLES:
             units[grant.unit_id] = grant.unit_operator_id

@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import Select, and_, case, func, select
+from sqlalchemy import Date, Select, String, and_, case, cast, func, literal, null, select, union_all
 from sqlalchemy.orm import aliased
 
 from sakskydd.analyses.models import AnalysisStatus, Measure, MeasureStatus, SecurityAnalysis
@@ -347,11 +347,15 @@ def _add_plan(
     session: Session, scope: Select[Any], today: dt.date, units: dict[uuid.UUID, UnitFigures]
 ) -> None:
     """The plan in force: the measures of each unit's latest fastställd analysis."""
-    newer = aliased(SecurityAnalysis)
-    latest_decision = (
-        select(func.max(newer.decided_at))
-        .where(newer.unit_id == SecurityAnalysis.unit_id, newer.status == AnalysisStatus.APPROVED)
-        .scalar_subquery()
+    # Each unit's latest fastställd analysis, once per unit (not once per analysis row).
+    latest = (
+        select(
+            SecurityAnalysis.unit_id.label("unit_id"),
+            func.max(SecurityAnalysis.decided_at).label("decided_at"),
+        )
+        .where(SecurityAnalysis.unit_id.in_(scope), SecurityAnalysis.status == AnalysisStatus.APPROVED)
+        .group_by(SecurityAnalysis.unit_id)
+        .subquery()
     )
     is_open = Measure.status.in_((MeasureStatus.PLANNED, MeasureStatus.IN_PROGRESS))
     for row in session.execute(
@@ -362,11 +366,14 @@ def _add_plan(
             func.sum(case((and_(is_open, Measure.due_on < today), 1), else_=0)),
         )
         .join(SecurityAnalysis, SecurityAnalysis.id == Measure.analysis_id)
-        .where(
-            Measure.unit_id.in_(scope),
-            SecurityAnalysis.status == AnalysisStatus.APPROVED,
-            SecurityAnalysis.decided_at == latest_decision,
+        .join(
+            latest,
+            and_(
+                latest.c.unit_id == SecurityAnalysis.unit_id,
+                latest.c.decided_at == SecurityAnalysis.decided_at,
+            ),
         )
+        .where(Measure.unit_id.in_(scope), SecurityAnalysis.status == AnalysisStatus.APPROVED)
         .group_by(Measure.unit_id)
     ):
         unit = units.get(row[0])
@@ -374,54 +381,51 @@ def _add_plan(
             unit.measures_total, unit.measures_done, unit.measures_overdue = row[1], row[2] or 0, row[3] or 0
 
 
-def _add_grouped(
-    session: Session,
-    query: Select[Any],
-    units: dict[uuid.UUID, UnitFigures],
-    first: str,
-    second: str,
-    *,
-    missing: str = "",
-) -> None:
-    """Rows (unit_id, a, b, count) into the units' Counters `first` (by a) and `second` (by b)."""
-    for unit_id, a, b, count in session.execute(query):
+def _add_counts(session: Session, scope: Select[Any], units: dict[uuid.UUID, UnitFigures]) -> None:
+    """Assets by level and type, procurements by outcome and status, vetting by class and status:
+    three grouped counts of the same shape, read in one statement (UNION ALL)."""
+    current = ProtectedAsset.is_archived.is_(False)
+    counted = (
+        ("assets", ProtectedAsset.damage_level, ProtectedAsset.type, "", current),
+        ("procurements", Procurement.outcome, Procurement.status, UNCONFIRMED, None),
+        ("vetting", VettingCase.security_class, VettingCase.status, "", None),
+    )
+    parts = []
+    for kind, first, second, _, condition in counted:
+        model = first.class_
+        query = select(
+            literal(kind).label("kind"),
+            model.unit_id,
+            # As stored (the enum's name): the branches' enum types differ, so each is decoded below.
+            cast(first, String).label("first"),
+            cast(second, String).label("second"),
+            func.count().label("n"),
+        ).where(model.unit_id.in_(scope))
+        if condition is not None:
+            query = query.where(condition)
+        parts.append(query.group_by(model.unit_id, first, second))
+    decode = {kind: (first.type, second.type, missing) for kind, first, second, missing, _ in counted}
+    targets = {
+        "assets": ("assets_by_level", "assets_by_type"),
+        "procurements": ("procurements_by_outcome", "procurements_by_status"),
+        "vetting": ("vetting_by_class", "vetting_by_status"),
+    }
+    for kind, unit_id, first, second, count in session.execute(union_all(*parts)):
         unit = units.get(unit_id)
         if unit is None:
             continue
-        getattr(unit, first)[_value(a) if a is not None else missing] += count
-        getattr(unit, second)[_value(b) if b is not None else missing] += count
+        first_type, second_type, missing = decode[kind]
+        by_first, by_second = targets[kind]
+        getattr(unit, by_first)[_stored(first_type, first) if first is not None else missing] += count
+        getattr(unit, by_second)[_stored(second_type, second) if second is not None else missing] += count
 
 
-def _add_counts(session: Session, scope: Select[Any], units: dict[uuid.UUID, UnitFigures]) -> None:
-    """Assets by level and type, procurements by outcome and status, vetting by class and status."""
-    _add_grouped(
-        session,
-        select(ProtectedAsset.unit_id, ProtectedAsset.damage_level, ProtectedAsset.type, func.count())
-        .where(ProtectedAsset.unit_id.in_(scope), ProtectedAsset.is_archived.is_(False))
-        .group_by(ProtectedAsset.unit_id, ProtectedAsset.damage_level, ProtectedAsset.type),
-        units,
-        "assets_by_level",
-        "assets_by_type",
-    )
-    _add_grouped(
-        session,
-        select(Procurement.unit_id, Procurement.outcome, Procurement.status, func.count())
-        .where(Procurement.unit_id.in_(scope))
-        .group_by(Procurement.unit_id, Procurement.outcome, Procurement.status),
-        units,
-        "procurements_by_outcome",
-        "procurements_by_status",
-        missing=UNCONFIRMED,
-    )
-    _add_grouped(
-        session,
-        select(VettingCase.unit_id, VettingCase.security_class, VettingCase.status, func.count())
-        .where(VettingCase.unit_id.in_(scope))
-        .group_by(VettingCase.unit_id, VettingCase.security_class, VettingCase.status),
-        units,
-        "vetting_by_class",
-        "vetting_by_status",
-    )
+def _stored(column_type: Any, stored: str) -> str:
+    """An enum column's stored name as the member's value (what the counters are keyed by)."""
+    enum_class = getattr(column_type, "enum_class", None)
+    if enum_class is not None and stored in enum_class.__members__:
+        return str(enum_class[stored].value)
+    return stored
 
 
 def _add_overdue(
@@ -501,7 +505,7 @@ class YearFigures:
 
 
 def yearly_series(session: Session, figures: Figures, settings: Settings) -> list[YearFigures]:
-    """Per year, reconstructed from the history the data keeps, in two SQL statements.
+    """Per year, reconstructed from the history the data keeps, in one SQL statement.
 
     What each series means, honestly:
     - `units`: today's active units that existed at the year's end (units deactivated since are
@@ -519,27 +523,36 @@ def yearly_series(session: Session, figures: Figures, settings: Settings) -> lis
         return []
     rules = Rules.from_settings(settings)
     ids = [u.unit_id for u in figures.units]
-    assessments: dict[uuid.UUID, list[tuple[dt.date, dt.datetime, Applicability]]] = {}
-    for row in session.execute(
+    # The assessments and the approvals in one statement (UNION ALL): "a" rows carry an
+    # assessment's decided_on, created_at and outcome; "b" rows an approval's decided_at.
+    history = union_all(
         select(
+            literal("a").label("kind"),
             ApplicabilityAssessment.unit_id,
-            ApplicabilityAssessment.decided_on,
-            ApplicabilityAssessment.created_at,
-            ApplicabilityAssessment.outcome,
-        ).where(ApplicabilityAssessment.unit_id.in_(ids))
-    ):
-        assessments.setdefault(row.unit_id, []).append(
-            (row.decided_on, as_utc(row.created_at), as_member(Applicability, row.outcome))
-        )
-    approvals: dict[uuid.UUID, list[dt.datetime]] = {}
-    for unit_id, decided_at in session.execute(
-        select(SecurityAnalysis.unit_id, SecurityAnalysis.decided_at).where(
+            ApplicabilityAssessment.decided_on.label("day"),
+            ApplicabilityAssessment.created_at.label("at"),
+            cast(ApplicabilityAssessment.outcome, String).label("outcome"),
+        ).where(ApplicabilityAssessment.unit_id.in_(ids)),
+        select(
+            literal("b"),
+            SecurityAnalysis.unit_id,
+            cast(null(), Date),
+            SecurityAnalysis.decided_at,
+            cast(null(), String),
+        ).where(
             SecurityAnalysis.unit_id.in_(ids),
             SecurityAnalysis.status == AnalysisStatus.APPROVED,
             SecurityAnalysis.decided_at.is_not(None),
-        )
-    ):
-        approvals.setdefault(unit_id, []).append(as_utc(decided_at))
+        ),
+    )
+    assessments: dict[uuid.UUID, list[tuple[dt.date, dt.datetime, Applicability]]] = {}
+    approvals: dict[uuid.UUID, list[tuple[dt.date, dt.datetime]]] = {}
+    for kind, unit_id, day, at, outcome in session.execute(history):
+        moment = as_utc(at)
+        if kind == "a":
+            assessments.setdefault(unit_id, []).append((day, moment, as_member(Applicability, outcome)))
+        else:
+            approvals.setdefault(unit_id, []).append((local_date(moment), moment))  # the date once
     first = min(
         [u.created_on.year for u in figures.units]
         + [day.year for rows in assessments.values() for day, _, _ in rows]
@@ -554,7 +567,7 @@ def _year(
     year: int,
     figures: Figures,
     assessments: dict[uuid.UUID, list[tuple[dt.date, dt.datetime, Applicability]]],
-    approvals: dict[uuid.UUID, list[dt.datetime]],
+    approvals: dict[uuid.UUID, list[tuple[dt.date, dt.datetime]]],
     rules: Rules,
 ) -> YearFigures:
     on = min(dt.date(year, 12, 31), figures.today)
@@ -568,7 +581,7 @@ def _year(
             continue
         counts["assessed"] += 1
         decided_on, _, outcome = max(decided, key=lambda row: (row[0], row[1]))
-        approved = [at for at in approvals.get(unit.unit_id, []) if local_date(at) <= on]
+        approved = [at for day, at in approvals.get(unit.unit_id, []) if day <= on]
         facts = UnitFacts(
             unit.unit_id,
             unit.name,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from flask import Blueprint, abort, current_app, flash, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -24,7 +24,7 @@ from sakskydd.deadlines import local_today
 from sakskydd.exports import Table, send_table
 from sakskydd.extensions import db
 from sakskydd.organisations.models import Operator
-from sakskydd.organisations.scope import chef_operator_ids, load_chef_operator
+from sakskydd.organisations.scope import chef_operator_ids
 from sakskydd.organisations.services import APPLICABILITY_LABELS, NOT_ASSESSED_LABEL
 from sakskydd.oversight import services
 from sakskydd.oversight.figures import UNCONFIRMED, UnitFigures, operator_figures, yearly_series
@@ -125,7 +125,13 @@ def _settings() -> Any:
 
 
 def load_operator(operator_id: str, **_: Any) -> Operator | None:
-    return load_chef_operator(operator_id, _me().id)
+    """The operator among the chef's operators, all read in one statement: the overview's
+    operator choice lists them, and reuses this read (`_chef_operators`)."""
+    ident = parse_uuid(operator_id)
+    if ident is None:
+        return None
+    operators = _chef_operators()
+    return next((operator for operator in operators if operator.id == ident), None)
 
 
 def load_citywide(analysis_id: str, **_: Any) -> CityWideAnalysis | None:
@@ -197,11 +203,16 @@ def _page(total: int) -> Page:
 
 
 def _chef_operators() -> list[Operator]:
-    return list(
-        db.scalars(
-            select(Operator).where(Operator.id.in_(chef_operator_ids(_me().id))).order_by(Operator.name)
+    """The operators the user is chef of (and the bolag under them), by name; read once a request."""
+    cached = g.get("_oversight_chef_operators")
+    if cached is None:
+        cached = list(
+            db.scalars(
+                select(Operator).where(Operator.id.in_(chef_operator_ids(_me().id))).order_by(Operator.name)
+            )
         )
-    )
+        g._oversight_chef_operators = cached
+    return list(cached)
 
 
 @oversight.route("/oversikt/<operator_id>")

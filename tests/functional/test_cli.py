@@ -99,3 +99,11 @@ def test_the_demo_loads_every_kind_of_casework_once_and_keeps_the_trail_whole(ap
     db.close()
     verified = app.test_cli_runner().invoke(args=["audit", "verify", "--jobs", "1"])
     assert verified.exit_code == 0 and "hel" in verified.output
+
+
+def test_serve_starts_one_worker_on_sqlite_and_two_on_postgresql() -> None:
+    # On SQLite a second worker only waits for the write lock (docs/benchmarks.md section 1).
+    from sakskydd.cli import default_workers
+
+    assert default_workers("sqlite:////var/lib/sakskydd/sakskydd.db") == 1
+    assert default_workers("postgresql+psycopg://sakskydd@db/sakskydd") == 2

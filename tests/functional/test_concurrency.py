@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import os
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -54,9 +55,11 @@ from sakskydd.vetting.rules import Decision, StepKind
 
 pytestmark = pytest.mark.db
 
-CONTENDERS = 6  # parallel requests per round
-ROUNDS = 3
-SHORT_ROUNDS = 2  # for the double submits and the account flows
+# SAKSKYDD_SOAK=1 (`make soak`): more contenders and many more rounds.
+SOAK = os.environ.get("SAKSKYDD_SOAK", "") == "1"
+CONTENDERS = 12 if SOAK else 6  # parallel requests per round
+ROUNDS = 20 if SOAK else 3
+SHORT_ROUNDS = 10 if SOAK else 2  # for the double submits and the account flows
 TODAY = local_today()
 STALE = "Någon annan har ändrat uppgifterna under tiden"
 PNR = "19900101-0017"  # synthetic, checksum-valid

@@ -171,6 +171,42 @@ def test_idle_session_times_out(app, client):
     assert "session.expired" in set(db.scalars(select(AuditEvent.event)))
 
 
+def test_a_page_that_changes_nothing_writes_no_session_row_within_a_minute(app, client):
+    # docs/benchmarks.md section 2: last_seen_at is written at most once a minute when nothing
+    # else in the session changes; the idle timeout then counts from up to a minute earlier.
+    from factories import count_statements
+
+    person = make_user(app, make_operator())
+    login(client, person)
+    for _ in range(2):
+        client.get("/")  # the CSRF secret and Flask-Login's marks are settled now
+
+    def session_writes() -> list[str]:
+        with count_statements(app) as statements:
+            assert client.get("/").status_code == 200
+        return [s for s in statements if s.lstrip().upper().startswith("UPDATE USER_SESSION")]
+
+    def last_seen() -> dt.datetime:
+        db.rollback()
+        return db.scalar(select(UserSession.last_seen_at).where(UserSession.user_id == person.id))
+
+    assert session_writes() == []
+    # Seen more than a minute ago: this request writes it.
+    stale = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=90)
+    db.execute(update(UserSession).where(UserSession.user_id == person.id).values(last_seen_at=stale))
+    db.commit()
+    assert len(session_writes()) == 1
+    assert last_seen() > stale + dt.timedelta(seconds=60)
+    assert session_writes() == []
+    # A change in the session (a message for the next page) is written at once.
+    response = client.post("/konto/sessioner/avsluta-andra", data={"csrf_token": csrf_token(client, "/konto")})
+    assert response.status_code == 303
+    db.rollback()
+    data = db.scalar(select(UserSession.data).where(UserSession.user_id == person.id))
+    assert [flash[1] for flash in data["_flashes"]] == ["0 andra sessioner avslutades."]
+    assert "0 andra sessioner avslutades." in client.get("/konto").get_data(as_text=True)
+
+
 def test_absolute_timeout(app, client):
     person = make_user(app, make_operator())
     login(client, person)

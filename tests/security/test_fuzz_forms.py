@@ -98,7 +98,7 @@ ROLES = [Role.SAMORDNARE, Role.ERSATTARE, Role.UPPHANDLARE, Role.CHEF, Role.REVI
 
 # Examples per route: where the role reaches the form (its page or a page with the form answers
 # 200), and where it does not (every submission is refused early: a few are enough).
-EXAMPLES_REACHED = 120 if SOAK else 4
+EXAMPLES_REACHED = 60 if SOAK else 4
 EXAMPLES_REFUSED = 8 if SOAK else 1
 
 # The short form is deterministic: each route × role has its own fixed seed (see `fuzz`; a
