@@ -199,7 +199,9 @@ def test_a_page_that_changes_nothing_writes_no_session_row_within_a_minute(app, 
     assert last_seen() > stale + dt.timedelta(seconds=60)
     assert session_writes() == []
     # A change in the session (a message for the next page) is written at once.
-    response = client.post("/konto/sessioner/avsluta-andra", data={"csrf_token": csrf_token(client, "/konto")})
+    response = client.post(
+        "/konto/sessioner/avsluta-andra", data={"csrf_token": csrf_token(client, "/konto")}
+    )
     assert response.status_code == 303
     db.rollback()
     data = db.scalar(select(UserSession.data).where(UserSession.user_id == person.id))
