@@ -20,7 +20,7 @@ from sakskydd.accounts.models import User
 from sakskydd.audit.tags import Event
 from sakskydd.extensions import db
 from sakskydd.organisations.models import Operator
-from sakskydd.records import DomainError
+from sakskydd.records import DomainError, serialise_on
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,7 @@ def parse(kind: ListKind, text: str | None) -> list[str]:
 def save(kind: ListKind, actor: User, operator: Operator, text: str | None) -> Any | None:
     """Save the list as the operator's next version (audited); None when nothing changed."""
     entries = parse(kind, text)
+    serialise_on(Operator, operator.id)  # two saves at once: versions n and n+1, never the same n twice
     _row, in_force = current(kind, operator.id)
     own: Sequence[Any] = versions(kind, operator.id)
     if own and entries == in_force:

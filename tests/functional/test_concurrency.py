@@ -877,6 +877,54 @@ def test_a_double_submitted_city_wide_analysis_and_unit_are_created_once(app: Fl
     assert_chain_verifies(app)
 
 
+def test_an_operators_list_saved_from_many_tabs_at_once_gets_one_version_each(app: Flask) -> None:
+    """The interview template (sakskydd/versioned_lists.py, shared with the supplier follow-up
+    checklist): each save reads the last version number and adds one, so two saves at once took
+    the same number and one failed with a 500 on PostgreSQL until the save serialised on the
+    operator. Now every different text is its own version; the same text again changes nothing."""
+    from sakskydd.vetting.models import InterviewTemplate
+
+    operator = make_operator()
+    chef = make_user(app, operator, roles=[(Role.CHEF, operator)])
+    clients = Clients(app)
+    path = f"/verksamhetsutovare/{operator.id}/intervjumall"
+    saved: list[str] = []
+    for round_no in range(SHORT_ROUNDS):
+        texts = [f"Ämne {round_no}-{seat}\nGemensamt ämne" for seat in range(CONTENDERS)]
+        responses = race(
+            [clients.post(chef, path, {"topics": text}, seat=seat) for seat, text in enumerate(texts)]
+        )
+        assert [r.status_code for r in responses] == [303] * CONTENDERS
+        saved += texts
+        db.close()
+        versions = (
+            db.execute(
+                select(InterviewTemplate.version_no).where(InterviewTemplate.operator_id == operator.id)
+            )
+            .scalars()
+            .all()
+        )
+        assert sorted(versions) == list(range(1, len(saved) + 1))
+    # The same text as the version in force, from every tab: nothing new.
+    last = db.scalars(
+        select(InterviewTemplate)
+        .where(InterviewTemplate.operator_id == operator.id)
+        .order_by(InterviewTemplate.version_no.desc())
+    ).first()
+    same = "\n".join(last.topics)
+    db.close()
+    responses = race([clients.post(chef, path, {"topics": same}, seat=seat) for seat in range(CONTENDERS)])
+    assert [r.status_code for r in responses] == [303] * CONTENDERS
+    db.close()
+    count = db.scalar(
+        select(func.count())
+        .select_from(InterviewTemplate)
+        .where(InterviewTemplate.operator_id == operator.id)
+    )
+    assert count == len(saved)
+    assert_chain_verifies(app)
+
+
 # --- 9. the second administrator's approval of a role, its revocation, a double-submitted grant -------
 
 
