@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterable
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 
 from sakskydd import audit
 from sakskydd.accounts.models import (
@@ -390,7 +391,7 @@ def create_operator(
         parent_id=parent.id if parent else None,
     )
     db.add(operator)
-    db.flush()
+    _flush_unique_name(operator)
     audit.record(
         Event.OPERATOR_CREATED,
         target_type="operator",
@@ -423,11 +424,25 @@ def update_operator(
     for key in changed:
         setattr(operator, key, values[key])
     if changed:
-        db.flush()
+        _flush_unique_name(operator)
         audit.record(
             Event.OPERATOR_UPDATED, target_type="operator", target_id=str(operator.id), changed=changed
         )
     return changed
+
+
+def _flush_unique_name(operator: Operator) -> None:
+    """Write the operator. Operators have no parent row to serialise on (records.serialise_on), so
+    two administrators giving the same name at once meet at the unique index: the second gets the
+    form's message, not a server error (its insert or update is undone, the rest of the request
+    stays)."""
+    try:
+        with db.begin_nested():
+            db.flush()
+    except IntegrityError:
+        if operator in db.new:
+            db.expunge(operator)
+        raise AdminError("Det finns redan en verksamhetsutövare med det namnet.") from None
 
 
 def create_unit(actor: User, operator: Operator, *, name: str, kind: UnitKind) -> OrgUnit:

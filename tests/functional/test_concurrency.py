@@ -877,6 +877,45 @@ def test_a_double_submitted_city_wide_analysis_and_unit_are_created_once(app: Fl
     assert_chain_verifies(app)
 
 
+def test_operators_created_or_renamed_to_one_name_at_once_are_refused_cleanly(app: Flask) -> None:
+    """An operator's name is unique and has no parent row to serialise on: administrators creating
+    the same bolag at once, or renaming two bolag to the same name at once, meet at the unique
+    index. One wins; the others get the form's message, not a 500 (PostgreSQL)."""
+    from sakskydd.organisations.models import Operator, OperatorKind
+
+    kommun = make_operator()
+    admins = people(app, kommun, CONTENDERS, [(Role.ADMIN, kommun)])
+    clients = Clients(app)
+    taken = "Det finns redan en verksamhetsutövare med det namnet"
+    for round_no in range(SHORT_ROUNDS):
+        name = f"Racebolaget {uuid.uuid4().hex[:6]} {round_no}"
+        data = {"name": name, "kind": "bolag", "org_number": "", "parent": str(kommun.id)}
+        responses = race([clients.post(admin, "/admin/verksamhetsutovare/ny", data) for admin in admins])
+        the_winner(responses)
+        assert all(taken in page(r) for r in responses if r.status_code != 303)
+        db.close()
+        assert db.scalar(select(func.count()).select_from(Operator).where(Operator.name == name)) == 1
+        # Two (and more) bolag renamed to one new name at once.
+        bolag = [make_operator(kind=OperatorKind.BOLAG, parent=kommun) for _ in range(CONTENDERS)]
+        db.commit()
+        new_name = f"{name} nytt"
+        calls = [
+            clients.post(
+                admin,
+                f"/admin/verksamhetsutovare/{row.id}/redigera",
+                {"name": new_name, "org_number": "", "is_active": "y", "version": row.version},
+            )
+            for admin, row in zip(admins, bolag, strict=True)
+        ]
+        db.close()
+        responses = race(calls)
+        the_winner(responses)
+        assert all(taken in page(r) for r in responses if r.status_code != 303)
+        db.close()
+        assert db.scalar(select(func.count()).select_from(Operator).where(Operator.name == new_name)) == 1
+    assert_chain_verifies(app)
+
+
 def test_an_operators_list_saved_from_many_tabs_at_once_gets_one_version_each(app: Flask) -> None:
     """The interview template (sakskydd/versioned_lists.py, shared with the supplier follow-up
     checklist): each save reads the last version number and adds one, so two saves at once took
