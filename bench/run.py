@@ -250,7 +250,8 @@ def concurrency_probe(
     logdir: Path,
 ) -> list[dict[str, Any]]:
     """The asset register with 1, 2 and 4 concurrent connections, on `sakskydd serve --workers N`
-    (1 by default, serve's own default on SQLite) and on the other of one and two workers: on SQLite every request holds the database's write lock (BEGIN IMMEDIATE) from
+    (1 by default, serve's own default on SQLite) and on the other of one and two workers: on
+    SQLite every request holds the database's write lock (BEGIN IMMEDIATE) from
     its first statement to the session save, so concurrent requests wait in SQLite's busy handler."""
     scenario = next(s for s in pages if s.key == "assets")
     cookie = people[scenario.login].cookie
@@ -765,12 +766,14 @@ def report(data: dict[str, Any]) -> tuple[str, list[str]]:
     add(
         f"Baseline (bar Flask page, 100 rows, same session and templates): p95 {shown} ms before, between "
         f"and after the pages; the ratio uses their median, {fmt(base, 2)} ms. Budget: p95 within "
-        f"{BUDGET['p95_ratio']:.0f}× the baseline, at most {BUDGET['statements']} SQL statements per page."
+        f"{BUDGET['p95_ratio']:.0f}× the baseline, at most {BUDGET['statements']} SQL statements of the "
+        "page's own per page, beyond each request's fixed overhead (session, user, the user's policy "
+        "entity, the audit append of a sensitive read: sakskydd/web/budget.py, docs/benchmarks.md)."
     )
     add("")
     add(
-        "| page | path | req/s | p50 ms | p95 ms | p99 ms | p95 ÷ baseline | statements (+BEGIN) | "
-        "writes | verdict |"
+        "| page | path | req/s | p50 ms | p95 ms | p99 ms | p95 ÷ baseline | "
+        "statements: own / all (+BEGIN) | writes | verdict |"
     )
     add("|---|---|---|---|---|---|---|---|---|---|")
     for row in city["pages"].values():
@@ -778,20 +781,21 @@ def report(data: dict[str, Any]) -> tuple[str, list[str]]:
         stm = row["statements"]
         ratio = r["p95_ms"] / base if base else None
         ok_ratio = ratio is not None and ratio <= BUDGET["p95_ratio"]
-        ok_stm = stm["statements"] <= BUDGET["statements"]
+        own = stm.get("own", stm["statements"])
+        ok_stm = own <= BUDGET["statements"]
         misses = [] if ok_ratio else ["p95"]
         misses += [] if ok_stm else ["statements"]
         add(
             f"| {row['title']} | `{row['path_shown']}` | {fmt(r['rps'])} | {fmt(r['p50_ms'], 2)} | "
             f"{fmt(r['p95_ms'], 2)} "
             f"| {fmt(r['p99_ms'], 2)} | {fmt(ratio, 2)} {'' if ok_ratio else '**MISS**'} | "
-            f"{stm['statements']} "
+            f"{own} / {stm['statements']} "
             f"(+{stm['begins']}) {'' if ok_stm else '**MISS**'} | {stm['writes']} | "
             f"{'ok' if not misses else '**MISS** (' + ', '.join(misses) + ')'} |"
         )
         summary.append(
             f"{row['title']:<45} p95 {r['p95_ms']:8.2f} ms  ×{ratio or 0:5.2f}  {r['rps']:7.1f} req/s  "
-            f"{stm['statements']:3d} stmts  {'ok' if not misses else 'MISS ' + ','.join(misses)}"
+            f"{own:3d}/{stm['statements']:3d} stmts  {'ok' if not misses else 'MISS ' + ','.join(misses)}"
         )
     b = city["baseline_statements"]
     ref = city["baseline_runs"][city.get("baseline_index", 0)]

@@ -82,12 +82,16 @@ def count_statements(app: Any, path: str, cookie: str) -> dict[str, Any]:
         response = client.get(path)
     finally:
         event.remove(engine, "before_cursor_execute", _count)
+    from sakskydd.web.budget import page_statements
+
     begins = [s for s in statements if s.lstrip().upper().startswith("BEGIN")]
     others = [s for s in statements if not s.lstrip().upper().startswith("BEGIN")]
     return {
         "status": response.status_code,
         "warm_status": warm.status_code,
         "statements": len(others),
+        # The page's own, beyond the request's fixed overhead (sakskydd/web/budget.py).
+        "own": len(page_statements(statements)),
         "begins": len(begins),
         "writes": sum(1 for s in others if s.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))),
         "sql": [" ".join(s.split())[:160] for s in others],

@@ -18,7 +18,7 @@ import calendar
 import datetime as dt
 import enum
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -26,7 +26,13 @@ from sakskydd.config import ANALYSIS_INTERVAL_CEILING_MONTHS
 from sakskydd.organisations.models import Applicability, AppointmentRole
 from sakskydd.organisations.rules import LOCAL_TIMEZONE, missing_roles
 from sakskydd.vetting.models import CaseStatus
-from sakskydd.vetting.rules import DEFAULT_RECHECK_YEARS, SecurityClass, deregistration_due, recheck_due
+from sakskydd.vetting.rules import (
+    DEFAULT_RECHECK_YEARS,
+    SecurityClass,
+    add_years,
+    deregistration_due,
+    recheck_due,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Select
@@ -778,39 +784,149 @@ def _vetting_candidates() -> ColumnElement[bool]:
 
     from sakskydd.vetting.models import VettingCase
 
+    # One IN over the status, not an OR of two: the unit-and-status index then drives the
+    # statement (SQLite turned the OR into a scan of every unit's cases).
     return and_(
         VettingCase.anonymised_on.is_(None),
-        or_(
-            VettingCase.status.in_((CaseStatus.DECIDED, CaseStatus.APPROVED)),
-            and_(VettingCase.status == CaseStatus.IN_PROGRESS, VettingCase.left_on.is_not(None)),
+        VettingCase.status.in_((CaseStatus.IN_PROGRESS, CaseStatus.DECIDED, CaseStatus.APPROVED)),
+        or_(VettingCase.status != CaseStatus.IN_PROGRESS, VettingCase.left_on.is_not(None)),
+    )
+
+
+def _vetting_overdue_candidates(today: dt.date, rules: Rules) -> ColumnElement[bool]:
+    """SQL: the cases that may have an overdue item (a superset of what the rules keep): an
+    omkontroll, an avanmälan or a confirmation whose due date has passed."""
+    from sqlalchemy import and_, or_
+
+    from sakskydd.vetting.models import VettingCase
+
+    return or_(
+        and_(
+            VettingCase.status == CaseStatus.APPROVED,
+            VettingCase.checked_on < add_years(today, -rules.vetting_recheck_years) + dt.timedelta(days=2),
+        ),
+        and_(
+            VettingCase.left_on.is_not(None),
+            VettingCase.deregistered_on.is_(None),
+            VettingCase.left_on < today - dt.timedelta(days=rules.prompt_duty_days),
+        ),
+        and_(
+            VettingCase.status == CaseStatus.DECIDED,
+            VettingCase.decided_on < today - dt.timedelta(days=CONFIRM_PERIOD_DAYS),
         ),
     )
 
 
-def vetting_items(
-    unit_scope: Select[Any], today: dt.date, rules: Rules, *, user_id: uuid.UUID | None = None
-) -> list[DueItem]:
-    """The vetting items (omkontroll, avanmälan, a beslut to confirm) of every case in the units
-    of `unit_scope` (a SELECT of unit ids, e.g. organisations.scope.coordinated_unit_ids), in
-    one SQL statement. With `user_id`: without the confirmations of the beslut that user took.
+def _latest_start_due_by(horizon: dt.date, due: Callable[[dt.date], dt.date]) -> dt.date:
+    """The latest start date whose due date `due(start)` is on or before `horizon`, for a rule
+    that adds a fixed number of years or months to its start (non-decreasing, and never more
+    than a few days off a plain shift: add_years, add_months)."""
+    start = horizon
+    while due(start) > horizon:  # back to a start that is due in time ...
+        start -= dt.timedelta(days=max((due(start) - horizon).days, 1))
+    while due(start + dt.timedelta(days=1)) <= horizon:  # ... then forward to the last one
+        start += dt.timedelta(days=1)
+    return start
 
-    The scope decides who sees what: the items name the position, class and unit (never the
-    person), meant for the unit's samordnare/ersättare; anyone else gets counts at most.
-    """
-    from sqlalchemy import exists, select
 
-    from sakskydd.extensions import db
-    from sakskydd.organisations.models import OrgUnit
-    from sakskydd.vetting.models import Position, StepStatus, VettingCase, VettingStep
+def _vetting_items_after(horizon: dt.date, rules: Rules, viewer_id: uuid.UUID | None) -> ColumnElement[Any]:
+    """SQL: how many of a case's items (vetting_case_items, for `viewer_id`) fall due after
+    `horizon`. The three rules written out in SQL, to count the items a list up to the horizon
+    leaves out without turning those cases into facts; they must agree with the rules exactly
+    (tests/functional/test_home_horizon.py compares them case by case)."""
+    from sqlalchemy import and_, case, or_, true
+
+    from sakskydd.vetting.models import VettingCase
+
+    alive = VettingCase.anonymised_on.is_(None)
+    recheck = and_(
+        alive,
+        VettingCase.status == CaseStatus.APPROVED,
+        VettingCase.left_on.is_(None),
+        VettingCase.security_class.in_([c for c in SecurityClass if c.has_special_investigation]),
+        VettingCase.checked_on.is_not(None),
+        VettingCase.checked_on
+        > _latest_start_due_by(horizon, lambda day: add_years(day, rules.vetting_recheck_years)),
+    )
+    deregistration = and_(
+        alive,
+        VettingCase.status.in_(sorted(_DEREGISTRATION_STATUSES)),
+        VettingCase.deregistered_on.is_(None),
+        VettingCase.left_on.is_not(None),
+        VettingCase.left_on > horizon - dt.timedelta(days=rules.prompt_duty_days),
+        _register_check_requested(),  # last: the subquery only for the few who left
+    )
+    confirm = and_(
+        alive,
+        VettingCase.status == CaseStatus.DECIDED,
+        VettingCase.decided_on.is_not(None),
+        true()
+        if viewer_id is None
+        else or_(VettingCase.decided_by_id.is_(None), VettingCase.decided_by_id != viewer_id),
+        VettingCase.decided_on > horizon - dt.timedelta(days=CONFIRM_PERIOD_DAYS),
+    )
+    # A case has at most two items (an avanmälan and a confirmation), so the rules are added up.
+    return case((recheck, 1), else_=0) + case((deregistration, 1), else_=0) + case((confirm, 1), else_=0)
+
+
+def _register_check_requested() -> ColumnElement[bool]:
+    """SQL, correlated with vetting_case: the case's registerkontroll has been requested."""
+    from sqlalchemy import exists
+
+    from sakskydd.vetting.models import StepStatus, VettingCase, VettingStep
     from sakskydd.vetting.rules import StepKind
 
-    requested = exists().where(
+    return exists().where(
         VettingStep.case_id == VettingCase.id,
         VettingStep.kind == StepKind.REGISTER_CHECK_REQUESTED,
         VettingStep.status == StepStatus.DONE,
     )
-    items: list[DueItem] = []
-    for row in db.execute(
+
+
+def vetting_items(
+    unit_scope: Select[Any],
+    today: dt.date,
+    rules: Rules,
+    *,
+    user_id: uuid.UUID | None = None,
+    overdue_only: bool = False,
+    horizon: dt.date | None = None,
+) -> list[DueItem]:
+    """The vetting items (omkontroll, avanmälan, a beslut to confirm) of every case in the units
+    of `unit_scope` (a SELECT of unit ids, e.g. organisations.scope.coordinated_unit_ids), in
+    one SQL statement. With `user_id`: without the confirmations of the beslut that user took.
+    With `overdue_only`: only the overdue items; with `horizon`: only those due on or before
+    it. Both narrow the statement to the cases that can have such an item (the rules decide).
+
+    The scope decides who sees what: the items name the position, class and unit (never the
+    person), meant for the unit's samordnare/ersättare; anyone else gets counts at most.
+    """
+    items, _ = _vetting_items_and_later(
+        unit_scope, today, rules, user_id=user_id, overdue_only=overdue_only, horizon=horizon
+    )
+    return items
+
+
+def _vetting_items_and_later(
+    unit_scope: Select[Any],
+    today: dt.date,
+    rules: Rules,
+    *,
+    user_id: uuid.UUID | None = None,
+    overdue_only: bool = False,
+    horizon: dt.date | None = None,
+    count_later: bool = False,
+) -> tuple[list[DueItem], int]:
+    """vetting_items, and with `count_later` (and a horizon) how many items fall due after the
+    horizon, counted in SQL in the same statement."""
+    from sqlalchemy import func, select, true
+
+    from sakskydd.organisations.models import OrgUnit
+    from sakskydd.vetting.models import Position, VettingCase
+
+    # correlate(None): the scope is an IN-subquery of a statement over org_unit.
+    in_scope = VettingCase.unit_id.in_(unit_scope.correlate(None))
+    rows = (
         select(
             VettingCase.id,
             VettingCase.unit_id,
@@ -822,15 +938,30 @@ def vetting_items(
             VettingCase.decided_on,
             VettingCase.decided_by_id,
             VettingCase.anonymised_on,
-            requested.label("register_check_requested"),
+            _register_check_requested().label("register_check_requested"),
             Position.title,
             OrgUnit.name,
         )
         .join(Position, Position.id == VettingCase.position_id)
         .join(OrgUnit, OrgUnit.id == VettingCase.unit_id)
-        # correlate(None): the scope is an IN-subquery of a statement over org_unit.
-        .where(VettingCase.unit_id.in_(unit_scope.correlate(None)), _vetting_candidates())
-    ):
+        .where(
+            in_scope,
+            _vetting_candidates(),
+            _vetting_overdue_candidates(today, rules) if overdue_only else true(),
+            # An item due on or before the horizon is one that is overdue the day after it.
+            _vetting_overdue_candidates(horizon + dt.timedelta(days=1), rules)
+            if horizon is not None
+            else true(),
+        )
+    )
+    later = None
+    if count_later and horizon is not None:
+        later = select(func.coalesce(func.sum(_vetting_items_after(horizon, rules, user_id)), 0)).where(
+            in_scope, _vetting_candidates()
+        )
+    items: list[DueItem] = []
+    found, count = _rows_and_later(rows, later)
+    for row in found:
         facts = VettingCaseFacts(
             case_id=row.id,
             unit_id=row.unit_id,
@@ -846,8 +977,34 @@ def vetting_items(
             unit_name=row.name,
             anonymised_on=row.anonymised_on,
         )
-        items += vetting_case_items(facts, today, rules, viewer_id=user_id)
-    return items
+        items += [
+            item
+            for item in vetting_case_items(facts, today, rules, viewer_id=user_id)
+            if (not overdue_only or item.overdue) and (horizon is None or item.due_on <= horizon)
+        ]
+    return items, count
+
+
+def _rows_and_later(rows: Select[Any], later: Select[Any] | None) -> tuple[list[Any], int]:
+    """The rows of `rows`, and the number that `later` (a SELECT of one count) gives when there
+    is one, in one statement: the count rides on a row of its own (UNION ALL, NULL in every
+    column of `rows`, which must select a non-null `id`), so it answers even when there are no
+    rows. (Not a join with subqueries: building their columns cost more than the statement.)"""
+    from sqlalchemy import null, union_all
+
+    from sakskydd.extensions import db
+
+    if later is None:
+        return list(db.execute(rows)), 0
+    padding = [null() for _ in rows.selected_columns]
+    result = db.execute(
+        union_all(
+            rows.add_columns(null().label("later_count")),
+            later.with_only_columns(*padding, *later.selected_columns),
+        )
+    ).all()
+    count = next((int(row.later_count) for row in result if row.later_count is not None), 0)
+    return [row for row in result if row.later_count is None], count
 
 
 def current_assessment(today: dt.date) -> Select[Any]:
@@ -949,17 +1106,54 @@ def unit_facts(unit_scope: Select[Any], today: dt.date) -> dict[uuid.UUID, UnitF
     }
 
 
-def due_items_for_user(user: User, today: dt.date, *, rules: Rules | None = None) -> list[DueItem]:
-    """The user's to-do list, sorted by due date.
+@dataclass(frozen=True)
+class DueList:
+    """A to-do list up to a horizon (sorted as sort_items) and how many more items fall due
+    after it."""
+
+    items: list[DueItem]
+    later: int
+
+
+def due_items_for_user(
+    user: User, today: dt.date, *, rules: Rules | None = None, horizon: dt.date | None = None
+) -> list[DueItem]:
+    """The user's to-do list, sorted by due date; with `horizon`, only the items due on or
+    before it (overdue ones included), exactly those of the whole list.
 
     samordnare/ersättare: every item of their units, the vetting items too (vetting_items: not
     the confirmation of a beslut they took themselves); chef: the findings of their operators'
     units and the submitted analyses waiting for review (never a vetting item: the chef sees
     counts elsewhere, not people); everyone: their own unacknowledged holder notices;
     procurement items (_procurement_items). Records marked above the user's clearance are left
-    out. At most ten SQL statements, whatever the number of units (nine when none of the
-    user's units has a vetting case that may have an item).
+    out. At most ten SQL statements, whatever the number of units and items (nine when none of
+    the user's units has a vetting case that may have an item). The horizon is applied in SQL
+    to the measures, duties, follow-up actions and vetting cases (the sources that grow with
+    the years), and to the rest after the rules.
     """
+    return _gather(user, today, rules, horizon, count_later=False).items
+
+
+def due_list_for_user(user: User, today: dt.date, horizon: dt.date, *, rules: Rules | None = None) -> DueList:
+    """due_items_for_user up to `horizon`, and how many items fall due after it, in the same
+    statements: the measures, duties, follow-up actions and vetting items after the horizon are
+    counted in SQL (never loaded), the others after the rules."""
+    return _gather(user, today, rules, horizon, count_later=True)
+
+
+def _beyond(items: list[DueItem], horizon: dt.date | None) -> tuple[list[DueItem], int]:
+    """The items due on or before the horizon, and how many are left out."""
+    if horizon is None:
+        return items, 0
+    kept = [item for item in items if item.due_on <= horizon]
+    return kept, len(items) - len(kept)
+
+
+def _gather(
+    user: User, today: dt.date, rules: Rules | None, horizon: dt.date | None, *, count_later: bool
+) -> DueList:
+    """due_items_for_user and due_list_for_user: the list up to `horizon` (all without one), and
+    with `count_later` the number of items after it."""
     from flask import current_app
     from sqlalchemy import and_, exists, func, select
     from sqlalchemy.orm import aliased
@@ -974,6 +1168,7 @@ def due_items_for_user(user: User, today: dt.date, *, rules: Rules | None = None
     from sakskydd.vetting.models import VettingCase
 
     rules = rules or Rules.from_settings(current_app.config["SAKSKYDD_SETTINGS"])
+    count_later = count_later and horizon is not None
     # correlate(None): these run as IN-subqueries of statements over org_unit, and must not be
     # correlated with the outer org_unit.
     coordinated = coordinated_unit_ids(user.id).correlate(None)
@@ -1018,7 +1213,13 @@ def due_items_for_user(user: User, today: dt.date, *, rules: Rules | None = None
         .where(OrgUnit.is_active.is_(True), in_scope)
     ).all()
 
-    items: list[DueItem] = []
+    # Two kinds of sources: those decided in Python over a few rows per unit or procurement
+    # (`decided`, cut at the horizon at the end), and those that grow with the years (measures,
+    # duties, follow-up actions, vetting cases), cut at the horizon in SQL (`listed`) with what
+    # falls due after it counted there (`later`).
+    decided: list[DueItem] = []
+    listed: list[DueItem] = []
+    later = 0
     if unit_rows:
         scope_ids = select(OrgUnit.id).where(OrgUnit.is_active.is_(True), in_scope)
         appointments = appointment_facts(scope_ids)
@@ -1043,20 +1244,21 @@ def due_items_for_user(user: User, today: dt.date, *, rules: Rules | None = None
                 appointments=tuple(appointments.get(row.id, ())),
                 triggers=tuple(triggers.get(row.id, ())),
             )
-            items += unit_items(
+            decided += unit_items(
                 facts, today, rules, coordinator=bool(row.is_coordinated), chef=bool(row.is_chef)
             )
-            items += _followup_items(row, facts, today, rules, user_id=user.id)
+            decided += _followup_items(row, facts, today, rules, user_id=user.id)
 
         if coordinated_ids:
-            # The plan in force: the measures of each unit's latest fastställd analysis.
+            # The plan in force: the measures of each unit's latest fastställd analysis. Every
+            # open one is an item (measure_item), so the horizon is exact in SQL.
             newer = aliased(SecurityAnalysis)
             latest_decision = (
                 select(func.max(newer.decided_at))
                 .where(newer.unit_id == SecurityAnalysis.unit_id, newer.status == AnalysisStatus.APPROVED)
                 .scalar_subquery()
             )
-            for row in db.execute(
+            plan = (
                 select(
                     Measure.id,
                     Measure.unit_id,
@@ -1074,7 +1276,13 @@ def due_items_for_user(user: User, today: dt.date, *, rules: Rules | None = None
                     SecurityAnalysis.decided_at == latest_decision,
                     SecurityAnalysis.classification <= user.clearance,
                 )
-            ):
+            )
+            found, count = _rows_and_later(
+                plan if horizon is None else plan.where(Measure.due_on <= horizon),
+                _count_of(plan.where(Measure.due_on > horizon)) if count_later else None,
+            )
+            later += count
+            for row in found:
                 if row.unit_id not in coordinated_ids:
                     continue
                 item = measure_item(
@@ -1091,7 +1299,7 @@ def due_items_for_user(user: User, today: dt.date, *, rules: Rules | None = None
                     today,
                 )
                 if item is not None:
-                    items.append(item)
+                    listed.append(item)
 
         if chef_ids:
             for row in db.execute(
@@ -1110,7 +1318,7 @@ def due_items_for_user(user: User, today: dt.date, *, rules: Rules | None = None
             ):
                 if row.unit_id not in chef_ids:
                     continue  # an inactive unit
-                items.append(
+                decided.append(
                     review_item(
                         SubmittedAnalysisFacts(
                             analysis_id=row.id,
@@ -1125,9 +1333,21 @@ def due_items_for_user(user: User, today: dt.date, *, rules: Rules | None = None
                 )
 
         if any(row.is_coordinated and row.has_vetting for row in unit_rows):
-            items += vetting_items(coordinated_unit_ids(user.id), today, rules, user_id=user.id)
+            items, count = _vetting_items_and_later(
+                coordinated_unit_ids(user.id),
+                today,
+                rules,
+                user_id=user.id,
+                horizon=horizon,
+                count_later=count_later,
+            )
+            listed += items
+            later += count
 
-    items += _procurement_items(user, today, rules)
+    procurement = _procurement_items(user, today, rules, horizon, count_later=count_later)
+    decided += procurement.decided
+    listed += procurement.listed
+    later += procurement.later
     for row in db.execute(
         select(HolderNotice.id, HolderNotice.unit_id, HolderNotice.created_at, ProtectedAsset.name)
         .join(ProtectedAsset, ProtectedAsset.id == HolderNotice.asset_id)
@@ -1137,14 +1357,22 @@ def due_items_for_user(user: User, today: dt.date, *, rules: Rules | None = None
             ProtectedAsset.classification <= user.clearance,
         )
     ):
-        items.append(
+        decided.append(
             notice_item(
                 NoticeFacts(row.id, row.unit_id, as_utc(row.created_at), row.name),
                 today,
                 rules.notice_reminder_days,
             )
         )
-    return sort_items(items)
+    within, beyond = _beyond(decided, horizon)
+    return DueList(sort_items(within + listed), later + beyond)
+
+
+def _count_of(query: Select[Any]) -> Select[Any]:
+    """SQL: the number of rows of `query`."""
+    from sqlalchemy import func, select
+
+    return select(func.count()).select_from(query.order_by(None).subquery())
 
 
 def _followup_items(
@@ -1175,10 +1403,21 @@ def _followup_items(
     return items
 
 
-def _procurement_items(user: User, today: dt.date, rules: Rules) -> list[DueItem]:
+@dataclass(frozen=True)
+class _ProcurementItems:
+    decided: list[DueItem]  # the confirmations and supplier follow-ups, whatever their date
+    listed: list[DueItem]  # the duties and follow-up actions due on or before the horizon
+    later: int  # the duties and follow-up actions due after it (counted when asked)
+
+
+def _procurement_items(
+    user: User, today: dt.date, rules: Rules, horizon: dt.date | None = None, *, count_later: bool = False
+) -> _ProcurementItems:
     """The procurement items of a user, in three statements: the samordnare/ersättare of the
     unit get every item (and confirm triages answered by others); the responsible upphandlare
-    the items of their procurements; a duty's owner that duty; the chef overdue duties."""
+    the items of their procurements; a duty's owner that duty; the chef overdue duties. A
+    running procurement has at most two items of its own (decided by the rules); its duties and
+    follow-up actions, which accumulate, are cut at `horizon` in SQL."""
     from sqlalchemy import and_, func, or_, select
 
     from sakskydd.extensions import db
@@ -1211,7 +1450,10 @@ def _procurement_items(user: User, today: dt.date, rules: Rules) -> list[DueItem
         .where(FollowUpRun.procurement_id == Procurement.id)
         .scalar_subquery()
     )
-    items: list[DueItem] = []
+    count_later = count_later and horizon is not None
+    decided: list[DueItem] = []
+    listed: list[DueItem] = []
+    later = 0
     for row in db.execute(
         select(
             Procurement.id,
@@ -1239,11 +1481,13 @@ def _procurement_items(user: User, today: dt.date, rules: Rules) -> list[DueItem
         if row.is_coordinated and row.triaged_by_id != user.id:
             confirm = confirm_item(facts, today)
             if confirm is not None:
-                items.append(confirm)
+                decided.append(confirm)
         follow_up = follow_up_item(facts, today, rules)
         if follow_up is not None:
-            items.append(follow_up)
-    for row in db.execute(
+            decided.append(follow_up)
+
+    is_worker = or_(coordinated, responsible, ProcurementDuty.owner_id == user.id)
+    duties = (
         select(
             ProcurementDuty.id,
             ProcurementDuty.procurement_id,
@@ -1251,7 +1495,7 @@ def _procurement_items(user: User, today: dt.date, rules: Rules) -> list[DueItem
             ProcurementDuty.kind,
             ProcurementDuty.due_on,
             Procurement.title,
-            or_(coordinated, responsible, ProcurementDuty.owner_id == user.id).label("is_worker"),
+            is_worker.label("is_worker"),
         )
         .join(Procurement, Procurement.id == ProcurementDuty.procurement_id)
         .where(
@@ -1260,7 +1504,35 @@ def _procurement_items(user: User, today: dt.date, rules: Rules) -> list[DueItem
             ProcurementDuty.due_on.is_not(None),
             or_(coordinated, responsible, chef, ProcurementDuty.owner_id == user.id),
         )
-    ):
+    )
+    later_duties = None
+    if count_later:
+        # The user's own duties after the horizon, found through the user's procurements and the
+        # duties they own (the register's indexes); someone else's duty is the chef's only once
+        # overdue (below), so it counts only for a horizon before today.
+        own = or_(
+            ProcurementDuty.procurement_id.in_(
+                select(Procurement.id).where(running, or_(coordinated, responsible)).correlate(None)
+            ),
+            ProcurementDuty.owner_id == user.id,
+        )
+        if horizon >= today - dt.timedelta(days=1):
+            scope = own
+        else:
+            scope = or_(own, and_(chef, ProcurementDuty.due_on < today))
+        later_duties = (
+            select(func.count())
+            .select_from(ProcurementDuty)
+            .join(Procurement, Procurement.id == ProcurementDuty.procurement_id)
+            .where(
+                running, ProcurementDuty.status == DutyStatus.OPEN, ProcurementDuty.due_on > horizon, scope
+            )
+        )
+    found, count = _rows_and_later(
+        duties if horizon is None else duties.where(ProcurementDuty.due_on <= horizon), later_duties
+    )
+    later += count
+    for row in found:
         item = duty_item(
             DutyFacts(
                 row.id,
@@ -1273,8 +1545,9 @@ def _procurement_items(user: User, today: dt.date, rules: Rules) -> list[DueItem
             today,
         )
         if item is not None and (row.is_worker or item.overdue):
-            items.append(item)
-    for row in db.execute(
+            listed.append(item)
+
+    actions = (
         select(
             FollowUpAction.id,
             FollowUpAction.procurement_id,
@@ -1284,11 +1557,17 @@ def _procurement_items(user: User, today: dt.date, rules: Rules) -> list[DueItem
         )
         .join(Procurement, Procurement.id == FollowUpAction.procurement_id)
         .where(running, FollowUpAction.status == ActionStatus.OPEN, or_(coordinated, responsible))
-    ):
-        items.append(
+    )
+    found, count = _rows_and_later(
+        actions if horizon is None else actions.where(FollowUpAction.due_on <= horizon),
+        _count_of(actions.where(FollowUpAction.due_on > horizon)) if count_later else None,
+    )
+    later += count
+    for row in found:
+        listed.append(
             action_item(ActionFacts(row.id, row.procurement_id, row.unit_id, row.due_on, row.title), today)
         )
-    return items
+    return _ProcurementItems(decided, listed, later)
 
 
 def _date(value: Any) -> dt.date | None:

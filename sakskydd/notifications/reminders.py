@@ -109,10 +109,13 @@ def _already_sent(user_id: uuid.UUID, planned: Sequence[PlannedReminder]) -> set
 def plan_reminders(today: dt.date, rules: Rules | None = None) -> list[PlannedReminder]:
     """Every reminder due today that has not been sent; reads only."""
     rules = rules or Rules.from_settings(current_app.config["SAKSKYDD_SETTINGS"])
+    # reminder_stage has nothing to send for an item due later than the lead time, so the
+    # items due further ahead (omkontroller years away, contract-end duties) are not loaded.
+    horizon = today + dt.timedelta(days=rules.reminder_lead_days)
     planned: list[PlannedReminder] = []
     for user in _candidate_users():
         mine = []
-        for item in due_items_for_user(user, today, rules=rules):
+        for item in due_items_for_user(user, today, rules=rules, horizon=horizon):
             stage = reminder_stage(item, today, rules)
             if stage is not None:
                 mine.append(PlannedReminder(user.id, user.username, item, stage))

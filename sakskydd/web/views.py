@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
-from flask import Blueprint, current_app, jsonify, render_template, url_for
+from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select, text
 from sqlalchemy.orm import joinedload
@@ -16,12 +16,25 @@ from sakskydd.accounts.forms import ConfirmForm
 from sakskydd.accounts.models import AssignmentStatus, RoleAssignment
 from sakskydd.authz import permissions as perm
 from sakskydd.authz.enforcement import authorize
-from sakskydd.deadlines import DueItem, due_items_for_user, link_target, local_date, local_today, reminded_on
+from sakskydd.deadlines import (
+    DueItem,
+    Rules,
+    due_items_for_user,
+    due_list_for_user,
+    link_target,
+    local_date,
+    local_today,
+    reminded_on,
+)
 from sakskydd.extensions import db
 from sakskydd.notifications.services import unread_notices
+from sakskydd.web.listing import Page
 
 main = Blueprint("main", __name__)
 health = Blueprint("health", __name__)
+
+# The whole "Att göra" list (?visa=alla), per page.
+TODO_PAGE_SIZE: Final = 50
 
 
 @dataclass(frozen=True)
@@ -49,11 +62,27 @@ def item_link(item: DueItem) -> str | None:
 @main.route("/")
 @authorize(perm.HOME_VIEW)
 def home() -> Any:
+    """The home page. "Att göra" lists what is overdue or due within the reminder lead time,
+    with the number of later items and a link to them all (?visa=alla, paged by ?sida=)."""
     user = current_user._get_current_object()
-    items = due_items_for_user(user, local_today())
-    reminders = reminded_on(user.id, items)
+    today = local_today()
+    rules = Rules.from_settings(current_app.config["SAKSKYDD_SETTINGS"])
+    show_all = request.args.get("visa") == "alla"
+    horizon: dt.date | None = None
+    page: Page | None = None
+    if show_all:
+        items = due_items_for_user(user, today, rules=rules)
+        later = 0
+        page = _page(len(items), request.args.get("sida", 1, type=int))
+        shown = items[page.offset : page.offset + page.size]
+    else:
+        horizon = today + dt.timedelta(days=rules.reminder_lead_days)
+        due = due_list_for_user(user, today, horizon, rules=rules)
+        items = shown = due.items
+        later = due.later
+    reminders = reminded_on(user.id, shown)
     todo = []
-    for item in items:
+    for item in shown:
         reminded_at = reminders.get((item.kind.value, str(item.subject_id)))
         todo.append(TodoRow(item, item_link(item), local_date(reminded_at) if reminded_at else None))
     # One statement for the roles table, however many units the user has roles in.
@@ -69,10 +98,23 @@ def home() -> Any:
         "main/home.html",
         user=user,
         todo=todo,
+        todo_total=len(items),
+        todo_overdue=sum(1 for item in items if item.overdue),
+        todo_later=later,
+        todo_horizon=horizon,
+        todo_page=page,
+        lead_days=rules.reminder_lead_days,
         assignments=assignments,
         notices=unread_notices(user.id),
         form=ConfirmForm(),
     )
+
+
+def _page(total: int, requested: int | None) -> Page:
+    """The page window of a list of `total` items: a missing, unreadable or too small page number
+    is the first page, one past the end is the last (as listing.page_of does for the registers)."""
+    pages = max((total + TODO_PAGE_SIZE - 1) // TODO_PAGE_SIZE, 1)
+    return Page(min(max(requested or 1, 1), pages), pages, total, TODO_PAGE_SIZE)
 
 
 @health.route("/health")

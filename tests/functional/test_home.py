@@ -159,10 +159,24 @@ def covered_unit(operator, samordnare, name=None, *, with_ersattare=True):  # ty
     return unit
 
 
+def section(html: str) -> str:
+    """The "Att göra" section of the home page."""
+    return html.split('id="att-gora-rubrik"', 1)[1].split("</section>", 1)[0]
+
+
+def text(html: str) -> str:
+    """The text of the "Att göra" section, whitespace collapsed."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", section(html))).strip()
+
+
+def table(html: str) -> str:
+    """The "Att göra" table ("" when there is none)."""
+    return section(html).partition("<table")[2].split("</table>", 1)[0]
+
+
 def rows(html: str) -> list[str]:
     """The text of each row of the "Att göra" table, whitespace collapsed."""
-    section = html.split('id="att-gora-rubrik"', 1)[1].split("</section>", 1)[0]
-    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row)).strip() for row in section.split("<tr")[2:]]
+    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row)).strip() for row in table(html).split("<tr")[2:]]
 
 
 def test_samordnare_sees_the_units_items_sorted_with_overdue_marked(app, client):
@@ -176,11 +190,28 @@ def test_samordnare_sees_the_units_items_sorted_with_overdue_marked(app, client)
     db.commit()
     session_cookie(client, app, person)
 
+    # By default: what is overdue or due within the reminder lead time (30 days); the measure
+    # due in 40 days is counted below the list, with a link to the whole list.
     response = client.get("/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    default = rows(html)
+    assert len(default) == 5, default
+    assert "5 uppgifter, varav 3 försenade." in html
+    horizon = days(30).isoformat()
+    assert f"Här visas det som är försenat eller ska vara klart senast {horizon} (30 dagar framåt)." in text(
+        html
+    )
+    assert "Ytterligare 1 åtagande med senare förfallodag. Visa alla åtaganden" in text(html)
+    assert '<a href="/?visa=alla">Visa alla åtaganden</a>' in html
+    assert "Kommande åtgärd" not in html
+
+    response = client.get("/?visa=alla")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     table = rows(html)
     assert len(table) == 6, table
+    assert table[:5] == default  # the same order, the later item last
     # Sorted by due date: the missing ersättare (since 400 days), the notice (due 5 days ago), the
     # overdue measure (3 days ago), the year's follow-up (today), the analysis (trigger 10 days ago
     # + 1 month), the coming measure.
@@ -198,6 +229,8 @@ def test_samordnare_sees_the_units_items_sorted_with_overdue_marked(app, client)
     assert "Klar åtgärd" not in html and "Idrottsnämnden" not in html
     assert "6 uppgifter, varav 3 försenade." in html
     assert html.count('class="overdue"') == 3
+    assert "Ytterligare" not in html and "Sida " not in html  # one page
+    assert '<a href="/">Visa bara det som är försenat eller ska vara klart inom 30 dagar</a>' in html
     # The existing sections stay.
     assert "Säkerhetsnotiser" in html and "Dina roller" in html
 
@@ -278,9 +311,8 @@ def test_each_item_links_to_its_page_when_that_page_exists(app, client):
     approved = db.scalar(select(SecurityAnalysis.id).where(SecurityAnalysis.unit_id == unit.id))
     db.commit()
     session_cookie(client, app, person)
-    html = client.get("/").get_data(as_text=True)
-    section = html.split('id="att-gora-rubrik"', 1)[1].split("</section>", 1)[0]
-    links = set(re.findall(r'href="([^"]+)"', section))
+    html = client.get("/?visa=alla").get_data(as_text=True)  # every item, each with its link
+    links = set(re.findall(r'href="([^"]+)"', table(html)))
     expected = set()
     with app.test_request_context():
         for endpoint, values in (
@@ -352,8 +384,8 @@ def test_due_items_take_the_same_statements_for_3_and_30_units(app):
     assert counts[0] == counts[1] <= 9, counts
 
 
-def procurement_with_duty(unit, author):  # type: ignore[no-untyped-def]
-    """A confirmed procurement of the unit with one open duty due in ten days."""
+def procurement_with_duty(unit, author, due_in=10):  # type: ignore[no-untyped-def]
+    """A confirmed procurement of the unit with one open duty due in `due_in` days."""
     procurement = Procurement(
         unit_id=unit.id,
         kind=ProcurementKind.PROCUREMENT,
@@ -374,7 +406,7 @@ def procurement_with_duty(unit, author):  # type: ignore[no-untyped-def]
             kind=DutyKind.ASSESSMENT,
             position=0,
             owner_id=author.id,
-            due_on=TODAY + dt.timedelta(days=10),
+            due_on=TODAY + dt.timedelta(days=due_in),
         )
     )
     db.flush()
@@ -387,3 +419,147 @@ def test_a_timestamp_shown_as_a_date_is_the_citys_calendar_date(app) -> None:  #
     assert render(t=dt.datetime(2026, 6, 30, 22, 30, tzinfo=dt.UTC)) == "2026-07-01"
     assert render(t=dt.datetime(2026, 12, 31, 22, 59)) == "2026-12-31"  # naive is UTC; CET is +1
     assert render(t=dt.datetime(2026, 12, 31, 23, 0, tzinfo=dt.UTC)) == "2027-01-01"
+
+
+def plan_with_measures(operator, author, offsets):  # type: ignore[no-untyped-def]
+    """A covered unit (samordnare and ersättare appointed) whose plan in force has an open
+    measure due on each of `offsets` (days from today)."""
+    unit = make_unit(operator, "Kulturnämnden")
+    assess(unit, author)
+    appoint(unit, author, AppointmentRole.SAMORDNARE)
+    appoint(unit, author, AppointmentRole.ERSATTARE)
+    approved = analysis(unit, author, AnalysisStatus.APPROVED, decided_days_ago=100)
+    for offset in offsets:
+        measure(approved, days(offset), title=f"Åtgärd {offset:+05d}")
+    db.flush()
+    return unit
+
+
+LATER = [31 + 9 * n for n in range(70)]  # due from 31 days to about 1.8 years ahead
+SOON = [-20, -2, 0, 12, 30]  # overdue, due today and within the lead time (30 days)
+
+
+def test_the_default_view_counts_the_later_items_and_the_whole_list_is_paged(app, client):
+    operator = make_operator()
+    person = make_user(app, operator)
+    unit = plan_with_measures(operator, person.user, SOON + LATER)
+    grant(person, Role.SAMORDNARE, unit)
+    db.commit()
+    session_cookie(client, app, person)
+
+    html = client.get("/").get_data(as_text=True)
+    default = rows(html)
+    # The three overdue or due measures up to today and the two within the lead time, and the
+    # year's follow-up (due today); later: the 70 measures and the analysis (due in 265 days).
+    assert len(default) == 6, default
+    assert sum("Åtgärd" in row for row in default) == len(SOON)
+    assert not any(f"Åtgärd {offset:+05d}" in html for offset in LATER)
+    assert "6 uppgifter, varav 2 försenade." in text(html)
+    assert "Ytterligare 71 åtaganden med senare förfallodag. Visa alla åtaganden" in text(html)
+    assert 'class="pager"' not in html
+
+    # The whole list: 77 items, 50 a page, in the same order (the default view's items first).
+    first = client.get("/?visa=alla").get_data(as_text=True)
+    assert len(rows(first)) == 50
+    assert rows(first)[:6] == default
+    assert "77 uppgifter, varav 2 försenade." in text(first)
+    assert "Sida 1 av 2" in first and 'href="/?sida=2&amp;visa=alla" rel="next"' in first
+    assert "Ytterligare" not in first
+    second = client.get("/?visa=alla&sida=2").get_data(as_text=True)
+    assert len(rows(second)) == 27
+    assert "Sida 2 av 2" in second and 'href="/?sida=1&amp;visa=alla" rel="prev"' in second
+    listed = [re.search(r"Åtgärd ([+-]\d{4})", row) for row in rows(first)[6:] + rows(second)]
+    assert [int(m.group(1)) for m in listed if m] == LATER  # every later item, in date order
+    assert "(sida 2 av 2)" in second  # the table's caption says which page
+
+
+@pytest.mark.parametrize(
+    ("query", "page"),
+    [
+        ("visa=alla&sida=abc", 1),
+        ("visa=alla&sida=", 1),
+        ("visa=alla&sida=0", 1),
+        ("visa=alla&sida=-3", 1),
+        ("visa=alla&sida=1.5", 1),
+        ("visa=alla&sida=%EF%BC%92", 2),  # a full-width 2 is still a 2
+        ("visa=alla&sida=99", 2),  # past the end: the last page
+        ("visa=alla&sida=" + "9" * 5000, 1),  # too long to be a number
+        ("visa=alla&sida=2&sida=1", 2),  # the first value counts
+    ],
+)
+def test_a_bad_page_number_is_the_first_or_last_page(app, client, query, page):
+    operator = make_operator()
+    person = make_user(app, operator)
+    unit = plan_with_measures(operator, person.user, SOON + LATER)
+    grant(person, Role.SAMORDNARE, unit)
+    db.commit()
+    session_cookie(client, app, person)
+    response = client.get(f"/?{query}")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert f"Sida {page} av 2" in html
+    assert len(rows(html)) == (50 if page == 1 else 27)
+
+
+@pytest.mark.parametrize("query", ["visa=ALLA", "visa=", "visa=%3Cscript%3E", "visa=allt&sida=2", "sida=2"])
+def test_an_unknown_view_is_the_default_view(app, client, query):
+    operator = make_operator()
+    person = make_user(app, operator)
+    unit = plan_with_measures(operator, person.user, SOON + LATER)
+    grant(person, Role.SAMORDNARE, unit)
+    db.commit()
+    session_cookie(client, app, person)
+    response = client.get(f"/?{query}")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert len(rows(html)) == 6 and "Ytterligare 71 åtaganden" in text(html)
+    assert "<script>" not in html.split('id="att-gora-rubrik"', 1)[1]
+
+
+def test_nothing_due_now_but_later_and_nothing_at_all(app, client):
+    operator = make_operator()
+    buyer = make_user(app, operator)
+    unit = make_unit(operator)
+    grant(buyer, Role.UPPHANDLARE, unit)
+    procurement_with_duty(unit, buyer.user, due_in=100)
+    db.commit()
+    session_cookie(client, app, buyer)
+
+    html = client.get("/").get_data(as_text=True)
+    assert rows(html) == [] and "<table" not in section(html)
+    assert "Du har inget som är försenat eller ska vara klart de närmaste 30 dagarna." in text(html)
+    assert "Ytterligare 1 åtagande med senare förfallodag. Visa alla åtaganden" in text(html)
+    assert "Du har inget att göra just nu." not in html
+    html = client.get("/?visa=alla").get_data(as_text=True)
+    (row,) = rows(html)
+    assert "”Upphandling”" in row and days(100).isoformat() in row and "I tid" in row
+    assert "1 uppgift." in text(html)
+
+    # Nothing at all, in either view.
+    nobody = make_user(app, operator)
+    other = app.test_client()
+    session_cookie(other, app, nobody)
+    for path in ("/", "/?visa=alla", "/?visa=alla&sida=3"):
+        html = other.get(path).get_data(as_text=True)
+        assert "Du har inget att göra just nu." in text(html), path
+        assert "Ytterligare" not in html and 'class="pager"' not in html and "<table" not in section(html)
+
+
+def test_the_home_page_statements_are_the_same_for_a_few_items_or_many_and_in_either_view(app):
+    """Neither the later count nor the whole list adds a statement, and neither grows with the
+    number of items (only the page of items shown is looked up for reminders)."""
+    counts = {}
+    for size, offsets in (("few", SOON), ("many", SOON + LATER * 3)):
+        operator = make_operator()
+        person = make_user(app, operator)
+        unit = plan_with_measures(operator, person.user, offsets)
+        grant(person, Role.SAMORDNARE, unit)
+        db.commit()
+        for view in ("/", "/?visa=alla", "/?visa=alla&sida=3"):
+            client = app.test_client()
+            session_cookie(client, app, person)
+            assert client.get(view).status_code == 200  # warm up
+            with count_statements(app) as statements:
+                assert client.get(view).status_code == 200
+            counts[size, view] = len(statements)
+    assert len(set(counts.values())) == 1, counts

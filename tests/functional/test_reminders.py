@@ -1024,10 +1024,11 @@ def test_the_to_do_list_spells_the_vetting_texts_and_class_labels(app):  # type:
 
 def test_vetting_items_take_one_statement_whatever_the_number_of_units(app):  # type: ignore[no-untyped-def]
     """due_items_for_user stays within ten statements with vetting cases in 2 or 6 units (nine
-    without any), and vetting_items is one statement for any scope."""
+    without any), also up to a horizon and with the later items counted, and vetting_items is
+    one statement for any scope."""
     from factories import count_statements
 
-    from sakskydd.deadlines import ItemKind, Rules, due_items_for_user, vetting_items
+    from sakskydd.deadlines import ItemKind, Rules, due_items_for_user, due_list_for_user, vetting_items
     from sakskydd.organisations.scope import coordinated_unit_ids
     from sakskydd.vetting.models import CaseStatus, Position, VettingCase
     from sakskydd.vetting.rules import SecurityClass
@@ -1086,6 +1087,21 @@ def test_vetting_items_take_one_statement_whatever_the_number_of_units(app):  # 
         assert [i.kind for i in items].count(ItemKind.VETTING_CONFIRM) == size
         counts.append(len([s for s in statements if not s.startswith("BEGIN")]))
         assert counts[-1] == baseline + 1 <= 10, (baseline, counts)
+        # Up to a horizon (as the reminders run and the home page ask), with the later items
+        # counted or not: the same statements, the same items due by then.
+        for horizon in (TODAY - dt.timedelta(days=1), TODAY + dt.timedelta(days=30)):
+            assert coordinator.user.username
+            with count_statements(app) as statements:
+                upto = due_items_for_user(coordinator.user, TODAY, horizon=horizon)
+            db.rollback()
+            assert upto == [i for i in items if i.due_on <= horizon]
+            assert len([s for s in statements if not s.startswith("BEGIN")]) == counts[-1]
+            assert coordinator.user.username
+            with count_statements(app) as statements:
+                listed = due_list_for_user(coordinator.user, TODAY, horizon)
+            db.rollback()
+            assert (listed.items, listed.later) == (upto, len(items) - len(upto))
+            assert len([s for s in statements if not s.startswith("BEGIN")]) == counts[-1]
         decider_id = decider.user.id
         with count_statements(app) as statements:
             direct = vetting_items(coordinated_unit_ids(decider_id), TODAY, Rules(), user_id=decider_id)
