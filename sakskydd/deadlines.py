@@ -960,7 +960,7 @@ def _vetting_items_and_later(
             in_scope, _vetting_candidates()
         )
     items: list[DueItem] = []
-    found, count = _rows_and_later(rows, later)
+    found, count = _rows_and_later((rows, later))
     for row in found:
         facts = VettingCaseFacts(
             case_id=row.id,
@@ -985,25 +985,31 @@ def _vetting_items_and_later(
     return items, count
 
 
-def _rows_and_later(rows: Select[Any], later: Select[Any] | None) -> tuple[list[Any], int]:
-    """The rows of `rows`, and the number that `later` (a SELECT of one count) gives when there
-    is one, in one statement: the count rides on a row of its own (UNION ALL, NULL in every
-    column of `rows`, which must select a non-null `id`), so it answers even when there are no
-    rows. (Not a join with subqueries: building their columns cost more than the statement.)"""
-    from sqlalchemy import null, union_all
+def _rows_and_later(*reads: tuple[Select[Any], Select[Any] | None]) -> tuple[list[Any], int]:
+    """The rows of each read's `rows`, and the sum of the numbers its `later` (a SELECT of one
+    count, or None) gives, in one statement. Several reads are a UNION ALL of their rows, which
+    must then select the same columns (_dated_columns). Each count rides on a row of its own
+    (NULL in every column of `rows`, which must select a non-null `id`), so it answers even when
+    there are no rows. (Not a join with subqueries: building their columns cost more than the
+    statement.)"""
+    from sqlalchemy import Integer, cast, null, union_all
 
     from sakskydd.extensions import db
 
-    if later is None:
-        return list(db.execute(rows)), 0
-    padding = [null() for _ in rows.selected_columns]
-    result = db.execute(
-        union_all(
-            rows.add_columns(null().label("later_count")),
-            later.with_only_columns(*padding, *later.selected_columns),
-        )
-    ).all()
-    count = next((int(row.later_count) for row in result if row.later_count is not None), 0)
+    counting = any(later is not None for _, later in reads)
+    branches: list[Select[Any]] = []
+    for rows, later in reads:
+        if not counting:
+            branches.append(rows)
+            continue
+        branches.append(rows.add_columns(cast(null(), Integer).label("later_count")))
+        if later is not None:
+            padding = [null() for _ in rows.selected_columns]
+            branches.append(later.with_only_columns(*padding, *later.selected_columns))
+    result = db.execute(branches[0] if len(branches) == 1 else union_all(*branches)).all()
+    if not counting:
+        return list(result), 0
+    count = sum(int(row.later_count) for row in result if row.later_count is not None)
     return [row for row in result if row.later_count is None], count
 
 
@@ -1022,49 +1028,56 @@ def current_assessment(today: dt.date) -> Select[Any]:
     )
 
 
-def appointment_facts(unit_scope: Select[Any]) -> dict[uuid.UUID, list[AppointmentFacts]]:
-    """Every coordinator appointment of the units of `unit_scope` (a SELECT of ids), one statement."""
-    from sqlalchemy import select
+def appointment_and_trigger_facts(
+    unit_scope: Select[Any],
+) -> tuple[dict[uuid.UUID, list[AppointmentFacts]], dict[uuid.UUID, list[TriggerFacts]]]:
+    """Every coordinator appointment and every unhandled revision trigger of the units of
+    `unit_scope` (a SELECT of ids), in one statement.
 
+    One UNION ALL rather than two reads: both are a handful of dated rows per unit that only the
+    rules turn into items. A `source` column tells them apart; `kind` is the appointment's role or
+    the trigger's kind (the stored enum name, as text in both branches), `day` its start or its
+    date, and the columns only one side has are NULL on the other.
+    """
+    from sqlalchemy import Date, String, cast, literal_column, null, select, type_coerce, union_all
+
+    from sakskydd.db import UTCDateTime
     from sakskydd.extensions import db
-    from sakskydd.organisations.models import Appointment
+    from sakskydd.organisations.models import Appointment, RevisionTrigger, RevisionTriggerKind
+
+    appointments_read = select(
+        Appointment.unit_id.label("unit_id"),
+        literal_column("'appointment'", String).label("source"),
+        type_coerce(Appointment.role, String).label("kind"),
+        Appointment.starts_on.label("day"),
+        Appointment.ends_on.label("ends_on"),
+        cast(null(), UTCDateTime).label("recorded_at"),
+    ).where(Appointment.unit_id.in_(unit_scope))
+    triggers_read = select(
+        RevisionTrigger.unit_id,
+        literal_column("'trigger'", String),
+        type_coerce(RevisionTrigger.kind, String),
+        RevisionTrigger.occurred_on,
+        cast(null(), Date),
+        RevisionTrigger.created_at,
+    ).where(RevisionTrigger.unit_id.in_(unit_scope), RevisionTrigger.handled_by_analysis_id.is_(None))
 
     appointments: dict[uuid.UUID, list[AppointmentFacts]] = {}
-    for row in db.execute(
-        select(Appointment.unit_id, Appointment.role, Appointment.starts_on, Appointment.ends_on).where(
-            Appointment.unit_id.in_(unit_scope)
-        )
-    ):
-        appointments.setdefault(row.unit_id, []).append(
-            AppointmentFacts(as_member(AppointmentRole, row.role), row.starts_on, row.ends_on)
-        )
-    return appointments
-
-
-def trigger_facts(unit_scope: Select[Any]) -> dict[uuid.UUID, list[TriggerFacts]]:
-    """The unhandled revision triggers of the units of `unit_scope`, one statement."""
-    from sqlalchemy import select
-
-    from sakskydd.extensions import db
-    from sakskydd.organisations.models import RevisionTrigger
-
     triggers: dict[uuid.UUID, list[TriggerFacts]] = {}
-    for row in db.execute(
-        select(
-            RevisionTrigger.unit_id,
-            RevisionTrigger.kind,
-            RevisionTrigger.occurred_on,
-            RevisionTrigger.created_at,
-        ).where(RevisionTrigger.unit_id.in_(unit_scope), RevisionTrigger.handled_by_analysis_id.is_(None))
-    ):
-        triggers.setdefault(row.unit_id, []).append(
-            TriggerFacts(row.occurred_on, row.created_at, str(getattr(row.kind, "value", row.kind)))
-        )
-    return triggers
+    for row in db.execute(union_all(appointments_read, triggers_read)):
+        if row.source == "appointment":
+            appointments.setdefault(row.unit_id, []).append(
+                AppointmentFacts(as_member(AppointmentRole, row.kind), row.day, row.ends_on)
+            )
+        else:
+            triggers.setdefault(row.unit_id, []).append(
+                TriggerFacts(row.day, as_utc(row.recorded_at), as_member(RevisionTriggerKind, row.kind).value)
+            )
+    return appointments, triggers
 
 
 def unit_facts(unit_scope: Select[Any], today: dt.date) -> dict[uuid.UUID, UnitFacts]:
-    """The UnitFacts of the units of `unit_scope` (a SELECT of unit ids) in three statements."""
+    """The UnitFacts of the units of `unit_scope` (a SELECT of unit ids) in two statements."""
     from sqlalchemy import func, select
 
     from sakskydd.analyses.models import AnalysisStatus, SecurityAnalysis
@@ -1089,8 +1102,7 @@ def unit_facts(unit_scope: Select[Any], today: dt.date) -> dict[uuid.UUID, UnitF
     ).all()
     if not rows:
         return {}
-    appointments = appointment_facts(unit_scope)
-    triggers = trigger_facts(unit_scope)
+    appointments, triggers = appointment_and_trigger_facts(unit_scope)
     return {
         row.id: UnitFacts(
             unit_id=row.id,
@@ -1126,10 +1138,12 @@ def due_items_for_user(
     units and the submitted analyses waiting for review (never a vetting item: the chef sees
     counts elsewhere, not people); everyone: their own unacknowledged holder notices;
     procurement items (_procurement_items). Records marked above the user's clearance are left
-    out. At most ten SQL statements, whatever the number of units and items (nine when none of
-    the user's units has a vetting case that may have an item). The horizon is applied in SQL
-    to the measures, duties, follow-up actions and vetting cases (the sources that grow with
-    the years), and to the rest after the rules.
+    out. At most seven SQL statements, whatever the number of units and items (six when none of
+    the user's units has a vetting case that may have an item): the units, their appointments
+    and triggers, the analyses to review, the vetting cases, the running procurements, the
+    measures, duties and follow-up actions (one UNION ALL), the holder notices. The horizon is
+    applied in SQL to the measures, duties, follow-up actions and vetting cases (the sources
+    that grow with the years), and to the rest after the rules.
     """
     return _gather(user, today, rules, horizon, count_later=False).items
 
@@ -1220,14 +1234,15 @@ def _gather(
     decided: list[DueItem] = []
     listed: list[DueItem] = []
     later = 0
+    # The growing sources' reads (rows up to the horizon, count after it), run as one statement.
+    dated: list[tuple[Select[Any], Select[Any] | None]] = []
+    names: dict[uuid.UUID, str] = {}
+    coordinated_ids: set[uuid.UUID] = set()
+    chef_ids: set[uuid.UUID] = set()
     if unit_rows:
         scope_ids = select(OrgUnit.id).where(OrgUnit.is_active.is_(True), in_scope)
-        appointments = appointment_facts(scope_ids)
-        triggers = trigger_facts(scope_ids)
+        appointments, triggers = appointment_and_trigger_facts(scope_ids)
 
-        names: dict[uuid.UUID, str] = {}
-        coordinated_ids: set[uuid.UUID] = set()
-        chef_ids: set[uuid.UUID] = set()
         for row in unit_rows:
             names[row.id] = row.name
             if row.is_coordinated:
@@ -1260,13 +1275,16 @@ def _gather(
             )
             plan = (
                 select(
-                    Measure.id,
-                    Measure.unit_id,
-                    Measure.analysis_id,
-                    Measure.due_on,
-                    Measure.status,
-                    Measure.area,
-                    Measure.title,
+                    *_dated_columns(
+                        ItemKind.MEASURE_DUE,
+                        Measure.id,
+                        Measure.analysis_id,
+                        Measure.unit_id,
+                        Measure.due_on,
+                        Measure.title,
+                        detail=Measure.status,
+                        area=Measure.area,
+                    )
                 )
                 .join(SecurityAnalysis, SecurityAnalysis.id == Measure.analysis_id)
                 .where(
@@ -1277,29 +1295,12 @@ def _gather(
                     SecurityAnalysis.classification <= user.clearance,
                 )
             )
-            found, count = _rows_and_later(
-                plan if horizon is None else plan.where(Measure.due_on <= horizon),
-                _count_of(plan.where(Measure.due_on > horizon)) if count_later else None,
-            )
-            later += count
-            for row in found:
-                if row.unit_id not in coordinated_ids:
-                    continue
-                item = measure_item(
-                    MeasureFacts(
-                        measure_id=row.id,
-                        unit_id=row.unit_id,
-                        analysis_id=row.analysis_id,
-                        due_on=row.due_on,
-                        status=str(as_member(MeasureStatus, row.status).value),
-                        area=str(getattr(row.area, "value", row.area)),
-                        title=row.title,
-                        unit_name=names[row.unit_id],
-                    ),
-                    today,
+            dated.append(
+                (
+                    plan if horizon is None else plan.where(Measure.due_on <= horizon),
+                    _count_of(plan.where(Measure.due_on > horizon)) if count_later else None,
                 )
-                if item is not None:
-                    listed.append(item)
+            )
 
         if chef_ids:
             for row in db.execute(
@@ -1346,8 +1347,14 @@ def _gather(
 
     procurement = _procurement_items(user, today, rules, horizon, count_later=count_later)
     decided += procurement.decided
-    listed += procurement.listed
-    later += procurement.later
+    # The sources that grow with the years, read in one statement (_rows_and_later): the
+    # measures of the plan (above), the procurement duties and the supplier follow-up actions.
+    found, count = _rows_and_later(*dated, *procurement.dated)
+    later += count
+    for row in found:
+        item = _dated_item(row, today, names)
+        if item is not None and (row.kind != ItemKind.MEASURE_DUE or row.unit_id in coordinated_ids):
+            listed.append(item)
     for row in db.execute(
         select(HolderNotice.id, HolderNotice.unit_id, HolderNotice.created_at, ProtectedAsset.name)
         .join(ProtectedAsset, ProtectedAsset.id == HolderNotice.asset_id)
@@ -1406,18 +1413,20 @@ def _followup_items(
 @dataclass(frozen=True)
 class _ProcurementItems:
     decided: list[DueItem]  # the confirmations and supplier follow-ups, whatever their date
-    listed: list[DueItem]  # the duties and follow-up actions due on or before the horizon
-    later: int  # the duties and follow-up actions due after it (counted when asked)
+    # The reads of the duties and follow-up actions (_dated_columns): the rows due on or before
+    # the horizon and, when asked, the count of those after it; _gather runs them with the measures.
+    dated: list[tuple[Select[Any], Select[Any] | None]]
 
 
 def _procurement_items(
     user: User, today: dt.date, rules: Rules, horizon: dt.date | None = None, *, count_later: bool = False
 ) -> _ProcurementItems:
-    """The procurement items of a user, in three statements: the samordnare/ersättare of the
-    unit get every item (and confirm triages answered by others); the responsible upphandlare
-    the items of their procurements; a duty's owner that duty; the chef overdue duties. A
-    running procurement has at most two items of its own (decided by the rules); its duties and
-    follow-up actions, which accumulate, are cut at `horizon` in SQL."""
+    """The procurement items of a user: the samordnare/ersättare of the unit get every item (and
+    confirm triages answered by others); the responsible upphandlare the items of their
+    procurements; a duty's owner that duty; the chef overdue duties (_dated_item). A running
+    procurement has at most two items of its own, decided by the rules here in one statement; its
+    duties and follow-up actions, which accumulate, are cut at `horizon` in SQL by the reads
+    returned in `dated`, which the caller runs."""
     from sqlalchemy import and_, func, or_, select
 
     from sakskydd.extensions import db
@@ -1431,7 +1440,7 @@ def _procurement_items(
         ProcurementDuty,
         ProcurementStatus,
     )
-    from sakskydd.procurements.rules import DutyKind, Outcome
+    from sakskydd.procurements.rules import Outcome
 
     coordinated = Procurement.unit_id.in_(coordinated_unit_ids(user.id).correlate(None))
     responsible = and_(
@@ -1452,8 +1461,6 @@ def _procurement_items(
     )
     count_later = count_later and horizon is not None
     decided: list[DueItem] = []
-    listed: list[DueItem] = []
-    later = 0
     for row in db.execute(
         select(
             Procurement.id,
@@ -1489,13 +1496,16 @@ def _procurement_items(
     is_worker = or_(coordinated, responsible, ProcurementDuty.owner_id == user.id)
     duties = (
         select(
-            ProcurementDuty.id,
-            ProcurementDuty.procurement_id,
-            ProcurementDuty.unit_id,
-            ProcurementDuty.kind,
-            ProcurementDuty.due_on,
-            Procurement.title,
-            is_worker.label("is_worker"),
+            *_dated_columns(
+                ItemKind.PROCUREMENT_DUTY,
+                ProcurementDuty.id,
+                ProcurementDuty.procurement_id,
+                ProcurementDuty.unit_id,
+                ProcurementDuty.due_on,
+                Procurement.title,
+                detail=ProcurementDuty.kind,
+                is_worker=is_worker,
+            )
         )
         .join(Procurement, Procurement.id == ProcurementDuty.procurement_id)
         .where(
@@ -1528,46 +1538,101 @@ def _procurement_items(
                 running, ProcurementDuty.status == DutyStatus.OPEN, ProcurementDuty.due_on > horizon, scope
             )
         )
-    found, count = _rows_and_later(
-        duties if horizon is None else duties.where(ProcurementDuty.due_on <= horizon), later_duties
+    actions = (
+        select(
+            *_dated_columns(
+                ItemKind.FOLLOW_UP_ACTION,
+                FollowUpAction.id,
+                FollowUpAction.procurement_id,
+                FollowUpAction.unit_id,
+                FollowUpAction.due_on,
+                Procurement.title,
+            )
+        )
+        .join(Procurement, Procurement.id == FollowUpAction.procurement_id)
+        .where(running, FollowUpAction.status == ActionStatus.OPEN, or_(coordinated, responsible))
     )
-    later += count
-    for row in found:
+    dated = [
+        (duties if horizon is None else duties.where(ProcurementDuty.due_on <= horizon), later_duties),
+        (
+            actions if horizon is None else actions.where(FollowUpAction.due_on <= horizon),
+            _count_of(actions.where(FollowUpAction.due_on > horizon)) if count_later else None,
+        ),
+    ]
+    return _ProcurementItems(decided, dated)
+
+
+def _dated_columns(
+    kind: ItemKind,
+    id_: Any,
+    parent_id: Any,
+    unit_id: Any,
+    due_on: Any,
+    title: Any,
+    *,
+    detail: Any = None,
+    area: Any = None,
+    is_worker: Any = None,
+) -> list[Any]:
+    """The columns of a read of a growing source (measures, procurement duties, follow-up
+    actions), the same in each so that they run as one UNION ALL (_rows_and_later): the item
+    kind; the record, the one it belongs to (analysis or procurement), its unit, due date and
+    title; `detail` (a measure's status, a duty's kind) and `area` (a measure's) as the stored
+    enum name, as text; `is_worker` (a duty's: the user works on it). What a source lacks is a
+    typed NULL, so that PostgreSQL can match the branches' types."""
+    from sqlalchemy import String, cast, literal_column, null, true, type_coerce
+
+    def as_text(column: Any) -> Any:
+        return cast(null(), String) if column is None else type_coerce(column, String)
+
+    return [
+        literal_column(f"'{kind.value}'", String).label("kind"),
+        id_.label("id"),
+        parent_id.label("parent_id"),
+        unit_id.label("unit_id"),
+        due_on.label("due_on"),
+        title.label("title"),
+        as_text(detail).label("detail"),
+        as_text(area).label("area"),
+        (true() if is_worker is None else is_worker).label("is_worker"),
+    ]
+
+
+def _dated_item(row: Any, today: dt.date, unit_names: Mapping[uuid.UUID, str]) -> DueItem | None:
+    """The item of a row read with _dated_columns, by the rules of its kind; a duty only for one
+    who works on it, or once overdue (the chef)."""
+    from sakskydd.analyses.models import MeasureArea, MeasureStatus
+    from sakskydd.procurements.rules import DutyKind
+
+    kind = ItemKind(row.kind)
+    if kind == ItemKind.MEASURE_DUE:
+        return measure_item(
+            MeasureFacts(
+                measure_id=row.id,
+                unit_id=row.unit_id,
+                analysis_id=row.parent_id,
+                due_on=row.due_on,
+                status=str(as_member(MeasureStatus, row.detail).value),
+                area=str(as_member(MeasureArea, row.area).value),
+                title=row.title,
+                unit_name=unit_names.get(row.unit_id, ""),
+            ),
+            today,
+        )
+    if kind == ItemKind.PROCUREMENT_DUTY:
         item = duty_item(
             DutyFacts(
                 row.id,
-                row.procurement_id,
+                row.parent_id,
                 row.unit_id,
-                as_member(DutyKind, row.kind).value,
+                as_member(DutyKind, row.detail).value,
                 row.due_on,
                 row.title,
             ),
             today,
         )
-        if item is not None and (row.is_worker or item.overdue):
-            listed.append(item)
-
-    actions = (
-        select(
-            FollowUpAction.id,
-            FollowUpAction.procurement_id,
-            FollowUpAction.unit_id,
-            FollowUpAction.due_on,
-            Procurement.title,
-        )
-        .join(Procurement, Procurement.id == FollowUpAction.procurement_id)
-        .where(running, FollowUpAction.status == ActionStatus.OPEN, or_(coordinated, responsible))
-    )
-    found, count = _rows_and_later(
-        actions if horizon is None else actions.where(FollowUpAction.due_on <= horizon),
-        _count_of(actions.where(FollowUpAction.due_on > horizon)) if count_later else None,
-    )
-    later += count
-    for row in found:
-        listed.append(
-            action_item(ActionFacts(row.id, row.procurement_id, row.unit_id, row.due_on, row.title), today)
-        )
-    return _ProcurementItems(decided, listed, later)
+        return item if item is not None and (row.is_worker or item.overdue) else None
+    return action_item(ActionFacts(row.id, row.parent_id, row.unit_id, row.due_on, row.title), today)
 
 
 def _date(value: Any) -> dt.date | None:

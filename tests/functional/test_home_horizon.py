@@ -447,7 +447,7 @@ def test_the_list_up_to_a_horizon_is_the_whole_lists_items_due_by_it(app) -> Non
         full, statements = _statements(
             app, lambda user=user: due_items_for_user(user, TODAY, rules=RULES), user
         )
-        assert statements <= 10
+        assert statements <= 7
         kinds = {item.kind for item in full}
         for offset in OFFSETS:
             horizon = days(offset)

@@ -1023,7 +1023,7 @@ def test_the_to_do_list_spells_the_vetting_texts_and_class_labels(app):  # type:
 
 
 def test_vetting_items_take_one_statement_whatever_the_number_of_units(app):  # type: ignore[no-untyped-def]
-    """due_items_for_user stays within ten statements with vetting cases in 2 or 6 units (nine
+    """due_items_for_user stays within seven statements with vetting cases in 2 or 6 units (six
     without any), also up to a horizon and with the later items counted, and vetting_items is
     one statement for any scope."""
     from factories import count_statements
@@ -1086,7 +1086,7 @@ def test_vetting_items_take_one_statement_whatever_the_number_of_units(app):  # 
         db.rollback()
         assert [i.kind for i in items].count(ItemKind.VETTING_CONFIRM) == size
         counts.append(len([s for s in statements if not s.startswith("BEGIN")]))
-        assert counts[-1] == baseline + 1 <= 10, (baseline, counts)
+        assert counts[-1] == baseline + 1 <= 7, (baseline, counts)
         # Up to a horizon (as the reminders run and the home page ask), with the later items
         # counted or not: the same statements, the same items due by then.
         for horizon in (TODAY - dt.timedelta(days=1), TODAY + dt.timedelta(days=30)):
