@@ -10,11 +10,10 @@ from dataclasses import dataclass
 
 import pytest
 from factories import Person, count_statements, make_operator, make_unit, make_user
+from test_home import holder_notice
 
 from sakskydd.accounts.models import AssignmentStatus, Role, RoleAssignment, User
 from sakskydd.analyses.models import AnalysisStatus, Measure, MeasureArea, MeasureStatus, SecurityAnalysis
-from sakskydd.assets.models import AssetHolder, AssetRevision, AssetType, HolderNotice, ProtectedAsset
-from sakskydd.classification import DamageLevel
 from sakskydd.deadlines import (
     DueItem,
     ItemKind,
@@ -312,28 +311,6 @@ def _procurements(unit: OrgUnit, other: OrgUnit, w: World) -> None:
     _duty(elsewhere, DutyKind.NOTIFY_ENDED, w.chef, days(300))
 
 
-def _notice(unit: OrgUnit, author: Person, holder: Person, created: dt.datetime) -> None:
-    asset = ProtectedAsset(
-        unit_id=unit.id,
-        type=AssetType.PREMISES,
-        name="Serverhallen",
-        damage_level=DamageLevel.MINOR,
-        owner="IT-chef",
-        created_by_id=author.id,
-    )
-    db.add(asset)
-    db.flush()
-    db.add(AssetHolder(asset_id=asset.id, user_id=holder.id))
-    revision = AssetRevision(asset_id=asset.id, unit_id=unit.id, actor_id=author.id, changes={})
-    db.add(revision)
-    db.flush()
-    db.add(
-        HolderNotice(
-            asset_id=asset.id, unit_id=unit.id, revision_id=revision.id, user_id=holder.id, created_at=created
-        )
-    )
-
-
 def _world(app) -> World:  # type: ignore[no-untyped-def]
     operator = make_operator()
     samordnare, ersattare, upphandlare, owner = (make_user(app, operator) for _ in range(4))
@@ -421,7 +398,7 @@ def _world(app) -> World:  # type: ignore[no-untyped-def]
     _vetting(unit, samordnare, ersattare)
     _procurements(unit, other, w)
     for offset, holder in ((-30, samordnare), (-3, samordnare), (0, samordnare), (-1, owner), (0, chef)):
-        _notice(unit, samordnare, holder, moment(offset))
+        holder_notice(unit, samordnare, holder, moment(offset))
     db.commit()
     return w
 
