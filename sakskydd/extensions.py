@@ -8,7 +8,7 @@ from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_wtf import CSRFProtect
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 from werkzeug.local import LocalProxy
@@ -39,9 +39,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # PostgreSQL's JIT compiles a plan whose cost estimate is high, which the chef's picture's
     # aggregates reach at scale: hundreds of milliseconds of compiling for a query that runs in
     # less (docs/benchmarks.md section 4). The application's queries are short; no JIT.
-    connect_args = {"options": "-c jit=off"} if url.startswith("postgresql") else {}
-    connect_args.update(kwargs.pop("connect_args", {}))
-    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+    # Added to the URL's own `options` (a search_path, say), which connect_args would replace.
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        options = " ".join(part for part in (parsed.query.get("options"), "-c jit=off") if part)
+        parsed = parsed.update_query_dict({"options": options})
+    return create_engine(parsed, pool_pre_ping=True, **kwargs)
 
 
 def _configure_sqlite(engine: Engine) -> None:

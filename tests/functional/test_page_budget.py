@@ -169,3 +169,14 @@ def test_each_database_connection_has_the_applications_settings(app: Flask) -> N
             assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
             assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
         connection.rollback()
+
+
+def test_jit_is_turned_off_on_top_of_the_urls_own_options() -> None:
+    # The URL's options (a search_path: the unit tests' schemas, a deployment's) are kept; setting
+    # connect_args instead replaced them, and the PostgreSQL unit tests then shared one schema.
+    from sakskydd.extensions import make_engine
+
+    engine = make_engine("postgresql+psycopg://sakskydd@db.example/sakskydd?options=-csearch_path%3Dunit_x")
+    assert engine.url.query["options"] == "-csearch_path=unit_x -c jit=off"
+    engine = make_engine("postgresql+psycopg://sakskydd@db.example/sakskydd")
+    assert engine.url.query["options"] == "-c jit=off"
