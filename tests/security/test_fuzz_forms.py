@@ -728,6 +728,10 @@ def _run(app: Flask, role: Role | None) -> Fuzzer:
                 fuzzer.fuzz(rule, statuses)
     finally:
         root.removeHandler(errors)
+        # A verification the last submissions started runs on in a thread: end it with the test,
+        # not during the next one (it would write to that test's database and change its threads).
+        for thread in app.extensions.get(VERIFICATION_THREADS, []):
+            thread.join(timeout=120)
     return fuzzer
 
 

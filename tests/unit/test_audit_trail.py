@@ -9,6 +9,7 @@ import json
 import os
 import stat
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from multiprocessing.pool import Pool
@@ -712,6 +713,19 @@ def test_no_workers_when_they_would_not_help():
         assert pool is None
 
 
+def _settled_thread_count() -> int:
+    """The process's OS thread count once it holds still: a thread of an earlier test (in the same
+    pytest-xdist worker) may still be ending."""
+    last = verify_module.os_thread_count()
+    for _ in range(200):
+        time.sleep(0.01)
+        now = verify_module.os_thread_count()
+        if now == last:
+            return now
+        last = now
+    return last
+
+
 def test_a_threaded_process_gets_its_workers_from_a_forkserver():
     """A fork would copy another thread's held locks into the children, still locked.
 
@@ -724,11 +738,11 @@ def test_a_threaded_process_gets_its_workers_from_a_forkserver():
         started.set()
         stop.wait()
 
-    before = verify_module.os_thread_count()
+    before = _settled_thread_count()
     _thread.start_new_thread(wait, ())
     started.wait()
     try:
-        assert verify_module.os_thread_count() == before + 1
+        assert _settled_thread_count() == before + 1
         assert verify_module.worker_start_method() == "forkserver"
         with verification_pool(2) as pool:
             assert pool is not None
