@@ -79,15 +79,13 @@ def _resource_entities(resource: Any) -> tuple[Any, list[dict[str, Any]]]:
     """A resource's reference and entities. A GET changes nothing, so they are read once per GET
     request and object, and the route's decision and the page's buttons decide on the same fresh
     rows; any other method may change the resource between decisions and reads them every time."""
-    if request.method not in ("GET", "HEAD"):
+    ident = getattr(resource, "id", None)
+    if request.method not in ("GET", "HEAD") or ident is None:
         return ent.resource_entities(db, resource)  # type: ignore[no-any-return]
-    key = (type(resource).__name__, getattr(resource, "id", None))
     cache = g.setdefault("_authz_resource_entities", {})
-    if key[1] is None or key not in cache:
-        built = ent.resource_entities(db, resource)
-        if key[1] is None:
-            return built  # type: ignore[no-any-return]
-        cache[key] = built
+    key = (type(resource).__name__, ident)
+    if key not in cache:
+        cache[key] = ent.resource_entities(db, resource)
     resource_ref, entities = cache[key]
     return resource_ref, list(entities)
 

@@ -446,8 +446,8 @@ def _add_overdue(
         if unit_id in units:
             units[unit_id].overdue_duties = count
     # The vetting rules (omkontroll, avanmälan) live in deadlines.py: one statement, counted here.
-    for item in vetting_items(scope, today, rules, overdue_only=True):
-        if item.overdue and item.unit_id in units:
+    for item in vetting_items(scope, today, rules, overdue_only=True):  # only the overdue ones
+        if item.unit_id in units:
             units[item.unit_id].overdue_vetting += 1
     # A notice is overdue once its reminder day has passed (deadlines.notice_item), i.e. when it
     # was sent before the local midnight starting `today - notice_reminder_days`.

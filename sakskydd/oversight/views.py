@@ -36,7 +36,7 @@ from sakskydd.vetting.rules import CLASS_LABELS
 from sakskydd.vetting.services import CASE_STATUS_LABELS
 from sakskydd.web.actions import carry_out, submit
 from sakskydd.web.forms import ceiling
-from sakskydd.web.listing import Page
+from sakskydd.web.listing import Page, page_for
 from sakskydd.web.redirects import see_other
 
 oversight = Blueprint("oversight", __name__)
@@ -197,9 +197,7 @@ def _selection(units: list[UnitFigures]) -> tuple[list[UnitFigures], dict[str, s
 
 
 def _page(total: int) -> Page:
-    pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
-    number = min(max(request.args.get("sida", 1, type=int) or 1, 1), pages)
-    return Page(number, pages, total, PAGE_SIZE)
+    return page_for(total, request.args.get("sida", 1, type=int), PAGE_SIZE)
 
 
 def _chef_operators() -> list[Operator]:

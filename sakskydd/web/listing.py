@@ -34,9 +34,14 @@ class Page:
         return (self.number - 1) * self.size
 
 
+def page_for(total: int, requested: int | None, size: int) -> Page:
+    """The page of `total` rows: a missing, unreadable or too small number is the first page, one
+    past the end the last."""
+    pages = max((total + size - 1) // size, 1)
+    return Page(min(max(requested or 1, 1), pages), pages, total, size)
+
+
 def page_of(query: Select[Any], requested: int | None, size: int) -> Page:
     """Count the rows of `query` (one statement) and clamp the requested page number to them."""
     total = db.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    pages = max((total + size - 1) // size, 1)
-    number = min(max(requested or 1, 1), pages)
-    return Page(number, pages, total, size)
+    return page_for(total, requested, size)

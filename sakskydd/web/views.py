@@ -28,7 +28,7 @@ from sakskydd.deadlines import (
 )
 from sakskydd.extensions import db
 from sakskydd.notifications.services import unread_notices
-from sakskydd.web.listing import Page
+from sakskydd.web.listing import Page, page_for
 
 main = Blueprint("main", __name__)
 health = Blueprint("health", __name__)
@@ -73,7 +73,7 @@ def home() -> Any:
     if show_all:
         items = due_items_for_user(user, today, rules=rules)
         later = 0
-        page = _page(len(items), request.args.get("sida", 1, type=int))
+        page = page_for(len(items), request.args.get("sida", 1, type=int), TODO_PAGE_SIZE)
         shown = items[page.offset : page.offset + page.size]
     else:
         horizon = today + dt.timedelta(days=rules.reminder_lead_days)
@@ -108,13 +108,6 @@ def home() -> Any:
         notices=unread_notices(user.id),
         form=ConfirmForm(),
     )
-
-
-def _page(total: int, requested: int | None) -> Page:
-    """The page window of a list of `total` items: a missing, unreadable or too small page number
-    is the first page, one past the end is the last (as listing.page_of does for the registers)."""
-    pages = max((total + TODO_PAGE_SIZE - 1) // TODO_PAGE_SIZE, 1)
-    return Page(min(max(requested or 1, 1), pages), pages, total, TODO_PAGE_SIZE)
 
 
 @health.route("/health")
