@@ -675,6 +675,18 @@ def fmt(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{value:,.{digits}f}".replace(",", " ")
 
 
+def _separately(nat: dict[str, Any]) -> str:
+    """Where the national figure was measured in a run of its own (`--national-only`), say so."""
+    measured = nat.get("measured")
+    if not measured:
+        return ""
+    load = measured["load_at_start"][0]
+    return (
+        f"; measured on {measured['date']} by `{measured['command']}` "
+        f"({measured['seconds']} s, load average {load:.2f} at its start)"
+    )
+
+
 def report(data: dict[str, Any]) -> tuple[str, list[str]]:
     mode = data["mode"]
     lines: list[str] = []
@@ -942,7 +954,7 @@ def report(data: dict[str, Any]) -> tuple[str, list[str]]:
             f"{fmt(page['p50_ms'], 0)} ms, p95 {fmt(page['p95_ms'], 0)} ms ({page['requests']} requests); "
             "`operator_figures` + `yearly_series` in process: median "
             f"{fmt(pic['seconds']['median'], 3)} s | < 1 s | "
-            f"{verdict(ok)} | `{page['command'].split(' -- ')[0]}`; `{pic['command']}` |"
+            f"{verdict(ok)} | `{page['command'].split(' -- ')[0]}`; `{pic['command']}`{_separately(nat)} |"
         )
         summary.append(
             f"{'chef picture, national, PostgreSQL (p95 page)':<45} {page['p95_ms']:.0f} ms  {verdict(ok)}"
@@ -987,12 +999,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--results", type=Path, default=None, help="default: bench/RESULTS.md (quick: bench/RESULTS-quick.md)"
     )
+    parser.add_argument(
+        "--national-only",
+        action="store_true",
+        help="only the PostgreSQL national figure, added to the last full run's RESULTS.md",
+    )
     args = parser.parse_args(argv)
     # A SIGTERM ends the run through its finally blocks: the servers and the cluster are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk (`make bench` installs it when run as root)")
     mode = mode_from(args.quick, not args.no_national)
+    if args.national_only:
+        return national_only(args, mode)
     started = time.monotonic()
     data: dict[str, Any] = {
         "command": "make bench-quick" if args.quick else "make bench",
@@ -1100,6 +1119,10 @@ def main(argv: list[str] | None = None) -> int:
         "The causes of the misses, with the changes that would fix them and their effect, are in "
         "docs/benchmarks.md."
     )
+    return write_results(data, args, mode)
+
+
+def write_results(data: dict[str, Any], args: argparse.Namespace, mode: Mode) -> int:
     text, summary = report(data)
     results = args.results or (BENCH / ("RESULTS-quick.md" if args.quick else "RESULTS.md"))
     results.write_text(text, encoding="utf-8")
@@ -1113,6 +1136,27 @@ def main(argv: list[str] | None = None) -> int:
     for line in summary:
         print("  " + line)
     return 0
+
+
+def national_only(args: argparse.Namespace, mode: Mode) -> int:
+    """The national figure alone, added to the last full run's results: its data set takes hours
+    to make the first time, so it is measured in a run of its own (on an otherwise idle machine)."""
+    previous = WORKDIR / "results-full.json"
+    if not previous.exists():
+        raise SystemExit("no full run to add the national figure to: run `make bench` first")
+    data = json.loads(previous.read_text(encoding="utf-8"))
+    started = time.monotonic()
+    load_at_start = os.getloadavg()
+    log(f"national scale on PostgreSQL, factor {mode.national_factor:g}")
+    data["national"] = national(mode, WORKDIR / "logs")
+    data["national"]["measured"] = {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": f"BENCH_NATIONAL_FACTOR={mode.national_factor:g} python -m bench.run --national-only",
+        "load_at_start": load_at_start,
+        "load_at_end": os.getloadavg(),
+        "seconds": round(time.monotonic() - started),
+    }
+    return write_results(data, args, mode)
 
 
 if __name__ == "__main__":

@@ -485,11 +485,15 @@ def _load_rows(connection: Connection, lines: Iterator[bytes], expected: dict[st
 
 
 def _empty_tables(connection: Connection) -> None:
-    """Remove what `sakskydd init` and the migrations put in, children first; the append-only
-    triggers are off for this transaction (restore_triggers puts them back)."""
-    from sakskydd.audit.ddl import drop_statements
+    """Remove what `sakskydd init` and the migrations put in, children first. The append-only
+    triggers and the asset count triggers are off for this transaction (restore_triggers puts
+    them back): the kept counts are loaded from the backup, read in the same snapshot as the
+    assets they count."""
+    from sakskydd.assets import counts
+    from sakskydd.audit import ddl
 
-    for statement in drop_statements(connection.dialect.name):
+    dialect = connection.dialect.name
+    for statement in ddl.drop_statements(dialect) + counts.drop_statements(dialect, function=False):
         if "FUNCTION" not in statement:
             connection.exec_driver_sql(statement)
     for table in reversed(_metadata().sorted_tables):
@@ -497,9 +501,11 @@ def _empty_tables(connection: Connection) -> None:
 
 
 def _restore_triggers(connection: Connection) -> None:
-    from sakskydd.audit.ddl import trigger_statements
+    from sakskydd.assets import counts
+    from sakskydd.audit import ddl
 
-    for statement in trigger_statements(connection.dialect.name):
+    dialect = connection.dialect.name
+    for statement in ddl.trigger_statements(dialect) + counts.trigger_statements(dialect):
         connection.exec_driver_sql(statement)
 
 

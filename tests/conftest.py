@@ -17,8 +17,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
 
 from sakskydd import create_app
+from sakskydd.assets.counts import mismatches
 from sakskydd.config import Settings
 
 BACKEND = os.environ.get("SAKSKYDD_TEST_DB", "sqlite")
@@ -137,7 +139,12 @@ def app(settings: Settings) -> Iterator[Flask]:
     for thread in application.extensions.get("sakskydd.audit_verification_threads", []):
         thread.join(timeout=120)
     ctx.pop()
-    application.extensions["sakskydd.db"].dispose()
+    database = application.extensions["sakskydd.db"]
+    # Whatever the test did, the asset counts the triggers keep agree with the register.
+    with Session(database.engine) as session:
+        drift = mismatches(session)
+    database.dispose()
+    assert not drift, f"asset_count differs from the register (kept, counted): {drift}"
 
 
 @pytest.fixture

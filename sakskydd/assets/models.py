@@ -42,8 +42,8 @@ class ProtectedAsset(UUIDPrimaryKey, CreatedAt, Base):
     __table_args__ = (
         Index("ix_protected_asset_unit_name", "unit_id", "name"),
         Index("ix_protected_asset_unit_status", "unit_id", "status"),
-        # Covers the chef's picture's count by unit, level and type (oversight/figures.py
-        # `_add_counts`): read from the index alone instead of sorting the register.
+        # Covers a count by unit, level and type from the index alone (the kept counts'
+        # rebuild and check in assets/counts.py; the chef's picture reads AssetCount).
         Index("ix_protected_asset_unit_counts", "unit_id", "is_archived", "damage_level", "type"),
     )
     __encrypted__ = ("note",)
@@ -74,6 +74,24 @@ class ProtectedAsset(UUIDPrimaryKey, CreatedAt, Base):
     )
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class AssetCount(Base):
+    """The number of current (not archived) assets per unit, damage level and type.
+
+    Kept by database triggers on protected_asset (assets/counts.py), in the same transaction as
+    every insert, change and delete whatever makes it: the services, a bulk load or a restore.
+    The chef's picture reads these rows instead of counting the register (DESIGN.md, "Performance
+    budget": 5 million assets). A count that reached zero keeps its row, with 0."""
+
+    __tablename__ = "asset_count"
+
+    unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("org_unit.id"), primary_key=True)
+    damage_level: Mapped[DamageLevel] = mapped_column(
+        Enum(DamageLevel, native_enum=False, length=30), primary_key=True
+    )
+    type: Mapped[AssetType] = mapped_column(Enum(AssetType, native_enum=False, length=30), primary_key=True)
+    total: Mapped[int]
 
 
 class AssetHolder(UUIDPrimaryKey, CreatedAt, Base):

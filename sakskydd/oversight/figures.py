@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from sqlalchemy import Date, Select, String, and_, case, cast, func, literal, null, select, union_all
 from sqlalchemy.orm import aliased
 
 from sakskydd.analyses.models import AnalysisStatus, Measure, MeasureStatus, SecurityAnalysis
-from sakskydd.assets.models import HolderNotice, ProtectedAsset
+from sakskydd.assets.models import AssetCount, HolderNotice
 from sakskydd.deadlines import (
     Rules,
     TriggerFacts,
@@ -58,6 +60,7 @@ RUNNING_PROCUREMENTS: Final = (
 )
 # The per-year series go back at most this many years.
 MAX_YEARS: Final = 15
+_Row = TypeVar("_Row", bound=tuple[Any, ...])
 
 
 @dataclass
@@ -383,27 +386,29 @@ def _add_plan(
 
 def _add_counts(session: Session, scope: Select[Any], units: dict[uuid.UUID, UnitFigures]) -> None:
     """Assets by level and type, procurements by outcome and status, vetting by class and status:
-    three grouped counts of the same shape, read in one statement (UNION ALL)."""
-    current = ProtectedAsset.is_archived.is_(False)
+    three grouped counts of the same shape, read in one statement (UNION ALL). The assets are
+    not counted here: their counts are kept per unit, level and type (assets/counts.py), at most
+    units x levels x types rows whatever the size of the register."""
     counted = (
-        ("assets", ProtectedAsset.damage_level, ProtectedAsset.type, "", current),
-        ("procurements", Procurement.outcome, Procurement.status, UNCONFIRMED, None),
-        ("vetting", VettingCase.security_class, VettingCase.status, "", None),
+        ("assets", AssetCount.damage_level, AssetCount.type, "", func.sum(AssetCount.total)),
+        ("procurements", Procurement.outcome, Procurement.status, UNCONFIRMED, func.count()),
+        ("vetting", VettingCase.security_class, VettingCase.status, "", func.count()),
     )
     parts = []
-    for kind, first, second, _, condition in counted:
+    for kind, first, second, _, number in counted:
         model = first.class_
-        query = select(
-            literal(kind).label("kind"),
-            model.unit_id,
-            # As stored (the enum's name): the branches' enum types differ, so each is decoded below.
-            cast(first, String).label("first"),
-            cast(second, String).label("second"),
-            func.count().label("n"),
-        ).where(model.unit_id.in_(scope))
-        if condition is not None:
-            query = query.where(condition)
-        parts.append(query.group_by(model.unit_id, first, second))
+        parts.append(
+            select(
+                literal(kind).label("kind"),
+                model.unit_id,
+                # As stored (the enum's name): the branches' enum types differ, so each is decoded below.
+                cast(first, String).label("first"),
+                cast(second, String).label("second"),
+                number.label("n"),
+            )
+            .where(model.unit_id.in_(scope))
+            .group_by(model.unit_id, first, second)
+        )
     decode = {kind: (first.type, second.type, missing) for kind, first, second, missing, _ in counted}
     targets = {
         "assets": ("assets_by_level", "assets_by_type"),
@@ -412,7 +417,7 @@ def _add_counts(session: Session, scope: Select[Any], units: dict[uuid.UUID, Uni
     }
     for kind, unit_id, first, second, count in session.execute(union_all(*parts)):
         unit = units.get(unit_id)
-        if unit is None:
+        if unit is None or not count:  # a kept count that went back to zero keeps its row
             continue
         first_type, second_type, missing = decode[kind]
         by_first, by_second = targets[kind]
@@ -553,6 +558,9 @@ def yearly_series(session: Session, figures: Figures, settings: Settings) -> lis
             assessments.setdefault(unit_id, []).append((day, moment, as_member(Applicability, outcome)))
         else:
             approvals.setdefault(unit_id, []).append((local_date(moment), moment))  # the date once
+    # In time order, so that each year takes the last row up to its end by bisection.
+    for rows in (*assessments.values(), *approvals.values()):
+        rows.sort(key=lambda row: (row[0], row[1]))
     first = min(
         [u.created_on.year for u in figures.units]
         + [day.year for rows in assessments.values() for day, _, _ in rows]
@@ -561,6 +569,12 @@ def yearly_series(session: Session, figures: Figures, settings: Settings) -> lis
     return [
         _year(year, figures, assessments, approvals, rules) for year in range(first, figures.today.year + 1)
     ]
+
+
+def _last_until(rows: list[_Row], on: dt.date) -> _Row | None:
+    """The last of `rows` (sorted by their date, first) dated `on` or earlier."""
+    index = bisect_right(rows, on, key=itemgetter(0))
+    return rows[index - 1] if index else None
 
 
 def _year(
@@ -576,19 +590,19 @@ def _year(
         if unit.created_on > on:
             continue
         counts["units"] += 1
-        decided = [row for row in assessments.get(unit.unit_id, []) if row[0] <= on]
-        if not decided:
+        decided = _last_until(assessments.get(unit.unit_id, []), on)
+        if decided is None:
             continue
         counts["assessed"] += 1
-        decided_on, _, outcome = max(decided, key=lambda row: (row[0], row[1]))
-        approved = [at for day, at in approvals.get(unit.unit_id, []) if day <= on]
+        decided_on, _, outcome = decided
+        approved = _last_until(approvals.get(unit.unit_id, []), on)
         facts = UnitFacts(
             unit.unit_id,
             unit.name,
             unit.created_on,
             applicability=outcome,
             assessed_on=decided_on,
-            last_approved_at=max(approved) if approved else None,
+            last_approved_at=approved[1] if approved else None,
         )
         due = analysis_due(facts, rules.analysis_interval_months)
         if due is None:
@@ -596,7 +610,7 @@ def _year(
         counts["covered"] += 1
         if due[0] < on:
             counts["analysis_overdue"] += 1
-        elif approved:
+        elif approved is not None:
             counts["current_analysis"] += 1
     return YearFigures(
         year,

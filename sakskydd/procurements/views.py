@@ -645,12 +645,22 @@ def triage(procurement: Procurement, procurement_id: str) -> Any:
     ), status
 
 
+def _nothing_to_confirm(procurement: Procurement) -> tuple[str, str]:
+    """Why the confirmation page has nothing to confirm: for a late second confirmation (two
+    samordnare at once, or a form left open), who already did it."""
+    if procurement.confirmed_by_id is None:
+        return "Det finns ingen besvarad triage som väntar på bekräftelse.", "error"
+    if procurement.confirmed_by_id == _me().id:
+        return "Du har redan bekräftat triagen. Utfallet och skyldigheterna visas nedan.", "info"
+    return "Någon annan har redan bekräftat triagen. Utfallet och skyldigheterna visas nedan.", "info"
+
+
 @procurements.route("/upphandlingar/<procurement_id>/bekrafta", methods=["GET", "POST"])
 @authorize(perm.PROCUREMENT_CONFIRM, load=load_procurement)
 def confirm(procurement: Procurement, procurement_id: str) -> Any:
     answers = services.answers_of(procurement)
     if procurement.status != ProcurementStatus.TRIAGED or answers is None:
-        flash("Det finns ingen besvarad triage som väntar på bekräftelse.", "error")
+        flash(*_nothing_to_confirm(procurement))
         return see_other("procurements.detail", procurement_id=procurement.id)
     derivation = rules.derive(answers)
     form = ConfirmTriageForm()

@@ -14,11 +14,12 @@ import pytest
 from factories import Person, csrf_token, make_operator, make_unit, make_user, session_cookie
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 
 from sakskydd.accounts.models import AssignmentStatus, Role, RoleAssignment, User
-from sakskydd.assets import services
+from sakskydd.assets import counts, services
 from sakskydd.assets.models import (
+    AssetCount,
     AssetHolder,
     AssetRevision,
     AssetStatus,
@@ -31,6 +32,7 @@ from sakskydd.classification import DamageLevel, ceiling_message
 from sakskydd.db import utcnow
 from sakskydd.extensions import db
 from sakskydd.organisations.models import OrgUnit
+from sakskydd.oversight.figures import operator_figures
 
 pytestmark = pytest.mark.db
 
@@ -557,6 +559,82 @@ def test_archive_hides_the_asset_and_freezes_it(world: World) -> None:
     assert "Objekt Kastanj" in client.get(base + "?visa=arkiverade").get_data(as_text=True)
     assert client.get(f"/objekt/{asset_id}/andra").status_code == 303
     assert "Ändra objektet" not in client.get(f"/objekt/{asset_id}").get_data(as_text=True)
+
+
+# --- the kept counts (assets/counts.py) ----------------------------------------------------------
+
+
+def _kept(world: World) -> dict[tuple[str, str], int]:
+    db.rollback()
+    return {
+        (level, kind): n for (unit, level, kind), n in counts.kept(db).items() if unit == str(world.unit.id)
+    }
+
+
+def test_the_kept_counts_follow_every_change_of_the_register(world: World) -> None:
+    """Registering, a level or type change, archiving, a bulk insert and a delete all move the
+    counts in their own transaction; the chef's picture reads them."""
+    client = world.client(world.samordnare)
+    first = _create(client, world.unit)
+    second = _create(client, world.unit, name="Objekt Ek", damage_level="allvarlig")
+    assert _kept(world) == {("ringa", "information"): 1, ("allvarlig", "information"): 1}
+
+    assert _edit(client, first, damage_level="allvarlig").status_code == 303
+    assert _kept(world) == {("allvarlig", "information"): 2}
+    assert _edit(client, second, damage_level="allvarlig", type="rutin", name="Objekt Ek").status_code == 303
+    assert _kept(world) == {("allvarlig", "information"): 1, ("allvarlig", "rutin"): 1}
+    # A change of another field leaves them as they were.
+    assert _edit(client, first, damage_level="allvarlig", owner="Någon annan").status_code == 303
+    assert _kept(world) == {("allvarlig", "information"): 1, ("allvarlig", "rutin"): 1}
+
+    token = csrf_token(client, f"/objekt/{first}/arkivera")
+    archived = client.post(
+        f"/objekt/{first}/arkivera", data={"csrf_token": token, "version": str(_current_version(first))}
+    )
+    assert archived.status_code == 303
+    assert _kept(world) == {("allvarlig", "rutin"): 1}
+
+    bulk = _insert_assets(world, 3, type=AssetType.SYSTEM)
+    _insert_assets(world, 2, is_archived=True)  # archived from the start: not counted
+    assert _kept(world) == {("allvarlig", "rutin"): 1, ("ringa", "informationssystem"): 3}
+    db.execute(delete(ProtectedAsset).where(ProtectedAsset.id == bulk[0].id))
+    db.commit()
+    assert _kept(world) == {("allvarlig", "rutin"): 1, ("ringa", "informationssystem"): 2}
+    assert counts.mismatches(db) == {}
+
+    figures = operator_figures(db, [world.city.id], dt.date.today(), world.app.config["SAKSKYDD_SETTINGS"])
+    unit = next(u for u in figures.units if u.unit_id == world.unit.id)
+    assert unit.assets_by_level == {"allvarlig": 1, "ringa": 2}
+    assert unit.assets_by_type == {"rutin": 1, "informationssystem": 2}
+    assert unit.assets_total == 3
+
+
+def test_a_change_that_is_rolled_back_leaves_the_counts_as_they_were(world: World) -> None:
+    client = world.client(world.samordnare)
+    asset_id = _create(client, world.unit)
+    version = _current_version(asset_id)
+    assert _edit(client, asset_id, version=version, damage_level="allvarlig").status_code == 303
+    # The same old version again: a conflict, nothing saved, the counts untouched.
+    stale = _edit(client, asset_id, version=version, damage_level="inte_obetydlig")
+    assert stale.status_code == 409
+    assert _kept(world) == {("allvarlig", "information"): 1}
+    db.execute(
+        update(ProtectedAsset).where(ProtectedAsset.id == asset_id).values(damage_level=DamageLevel.NONE)
+    )
+    db.rollback()
+    assert _kept(world) == {("allvarlig", "information"): 1}
+    assert counts.mismatches(db) == {}
+
+
+def test_a_kept_count_that_drifted_is_found(world: World) -> None:
+    """The check the test suite runs after every test (conftest) can fail."""
+    _insert_assets(world, 2)
+    db.execute(update(AssetCount).values(total=AssetCount.total + 1))
+    db.commit()
+    assert counts.mismatches(db) == {(str(world.unit.id), "ringa", "information"): (3, 2)}
+    db.execute(update(AssetCount).values(total=AssetCount.total - 1))
+    db.commit()
+    assert counts.mismatches(db) == {}
 
 
 # --- access -------------------------------------------------------------------------------------

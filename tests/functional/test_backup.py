@@ -18,9 +18,12 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
+from sakskydd.assets import counts
+from sakskydd.assets.models import ProtectedAsset
 from sakskydd.audit.checkpoints import load_public_key
 from sakskydd.backup import FORMAT, BackupError, read_header, restore_backup, write_backup
 from sakskydd.crypto.providers import FileKEKProvider, generate_kek_file
@@ -120,6 +123,19 @@ def test_a_backup_restores_into_a_fresh_database_identically(
     source, target = make_engine(_url(app)), make_engine(fresh_url)
     try:
         assert _contents(target) == _contents(source)
+        # The kept asset counts came with the rows, and their triggers are back: archiving an
+        # asset in the restored copy moves them.
+        assert header.tables["asset_count"] > 0
+        with Session(target) as session:
+            assert counts.mismatches(session) == {} and counts.kept(session)
+            before = sum(counts.kept(session).values())
+            session.execute(
+                update(ProtectedAsset)
+                .where(ProtectedAsset.id == session.scalars(select(ProtectedAsset.id).limit(1)).one())
+                .values(is_archived=True)
+            )
+            session.commit()
+            assert sum(counts.kept(session).values()) == before - 1 and counts.mismatches(session) == {}
     finally:
         source.dispose()
         target.dispose()

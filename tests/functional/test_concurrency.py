@@ -45,7 +45,7 @@ from sakskydd.deadlines import Rules, local_today
 from sakskydd.extensions import db
 from sakskydd.followup import services as followups
 from sakskydd.followup.models import AnnualFollowUp, Answer, FollowUpStatus
-from sakskydd.organisations.models import OrgUnit
+from sakskydd.organisations.models import Appointment, OrgUnit
 from sakskydd.procurements import services as procurements
 from sakskydd.procurements.models import Procurement, ProcurementChange, ProcurementDuty, ProcurementStatus
 from sakskydd.procurements.rules import Outcome, TriageAnswers, Where
@@ -494,10 +494,10 @@ def test_many_confirmations_of_one_triage_at_once_exactly_one_wins(app: Flask) -
             if i == winner:
                 continue
             if response.status_code == 303:
-                # It arrived after the confirmation: the page says there is nothing to confirm.
+                # It arrived after the confirmation: the page says someone else confirmed it.
                 assert response.headers["Location"] == f"/upphandlingar/{procurement_id}"
                 client = clients.get(coordinators[i])[0]
-                assert "Det finns ingen besvarad triage som väntar på bekräftelse." in page(
+                assert "Någon annan har redan bekräftat triagen." in page(
                     client.get(response.headers["Location"])
                 )
             else:
@@ -650,6 +650,52 @@ def test_editors_saving_one_asset_at_once_lose_nothing_silently(app: Flask) -> N
         assert len(list(outbox.glob("*.eml"))) == mails_before + 1  # no mail for a lost save
         updated = [e for e in events_of(Event.ASSET_UPDATED, asset_id) if e["changed"] != ["holders"]]
         assert [e["actor"]["user"] for e in updated] == [str(editors[winner].id)]
+    assert_chain_verifies(app)
+
+
+def test_assets_moved_between_levels_in_opposite_directions_at_once_keep_exact_counts(app: Flask) -> None:
+    """The kept asset counts (assets/counts.py): edits of different assets at once, half moving
+    from ringa to allvarlig and half back, all succeed; none deadlocks on the count rows (the
+    PostgreSQL trigger locks them in key order) and the counts stay exact."""
+    from sakskydd.assets import counts
+
+    operator = make_operator()
+    unit = make_unit(operator)
+    editors = people(app, operator, CONTENDERS, [(Role.SAMORDNARE, unit)])
+    clients = Clients(app)
+    levels = ("ringa", "allvarlig")
+    made = [
+        assets.create_asset(
+            editors[0].user,
+            unit,
+            _asset_values(name=f"Objekt {i}", damage_level=levels[i % 2]),
+            attested=False,
+        )
+        for i in range(CONTENDERS)
+    ]
+    db.commit()
+    state = {asset.id: (asset.version, i % 2) for i, asset in enumerate(made)}
+    for _ in range(ROUNDS):
+        calls = [
+            clients.post(
+                editor,
+                f"/objekt/{asset_id}/andra",
+                {**ASSET_FORM, "name": f"Objekt {i}", "damage_level": levels[1 - level], "version": version},
+            )
+            for i, (editor, (asset_id, (version, level))) in enumerate(
+                zip(editors, state.items(), strict=True)
+            )
+        ]
+        responses = race(calls)
+        assert [r.status_code for r in responses] == [303] * CONTENDERS, [page(r)[:300] for r in responses]
+        db.close()
+        state = {
+            asset_id: (db.get(ProtectedAsset, asset_id).version, 1 - level)  # type: ignore[union-attr]
+            for asset_id, (_, level) in state.items()
+        }
+        kept = {key[1]: n for key, n in counts.kept(db).items() if key[0] == str(unit.id)}
+        assert kept == {"ringa": CONTENDERS // 2, "allvarlig": CONTENDERS // 2}
+        assert counts.mismatches(db) == {}
     assert_chain_verifies(app)
 
 
@@ -874,6 +920,43 @@ def test_a_double_submitted_city_wide_analysis_and_unit_are_created_once(app: Fl
             select(OrgUnit.id).where(OrgUnit.operator_id == operator.id, OrgUnit.name == name)
         ).all()
         assert len(units) == 1
+    assert_chain_verifies(app)
+
+
+def test_overlapping_appointments_recorded_at_once_are_recorded_once(app: Flask) -> None:
+    """The overlap check and the insert run one at a time per unit (records.serialise_on): of
+    several overlapping appointments of one person to one role, sent at once, one is recorded."""
+    operator = make_operator()
+    unit = make_unit(operator)
+    coordinators = people(app, operator, 2, [(Role.SAMORDNARE, unit)])
+    overlap = "Personen har redan ett förordnande med samma roll för enheten under den perioden."
+    clients = Clients(app)
+    for round_no in range(SHORT_ROUNDS):
+        appointee = make_user(app, operator)
+        calls = [
+            clients.post(
+                coordinators[seat % 2],
+                f"/enheter/{unit.id}/forordnanden/ny",
+                {
+                    "user": str(appointee.id),
+                    "role": "ersattare" if round_no % 2 else "samordnare",
+                    # Every period overlaps every other: open-ended, from a day in the coming week.
+                    "starts_on": (TODAY + dt.timedelta(days=seat % 7)).isoformat(),
+                    "reference": f"KS {round_no}/{seat}",
+                },
+                seat=seat,
+            )
+            for seat in range(CONTENDERS)
+        ]
+        responses = race(calls)
+        winner = the_winner(responses)
+        for i, response in enumerate(responses):
+            if i != winner:
+                assert_conflict(response, overlap)
+        db.close()
+        recorded = db.scalars(select(Appointment).where(Appointment.user_id == appointee.id)).all()
+        assert [a.reference for a in recorded] == [f"KS {round_no}/{winner}"]
+        assert len(events_of(Event.UNIT_APPOINTMENT_RECORDED, recorded[0].id)) == 1
     assert_chain_verifies(app)
 
 

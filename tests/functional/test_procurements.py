@@ -293,6 +293,9 @@ def test_confirming_twice_or_before_triage_is_refused(app: Flask, world: World) 
     coordinator = _client(app, world.samordnare)
     response = coordinator.get(f"/upphandlingar/{pid}/bekrafta")
     assert response.status_code == 303 and _load(pid).status == ProcurementStatus.NEW
+    assert "Det finns ingen besvarad triage som väntar på bekräftelse." in coordinator.get(
+        response.headers["Location"]
+    ).get_data(as_text=True)
     _triage(buyer, pid)
     assert _confirm(coordinator, pid).status_code == 303
     version = _load(pid).version
@@ -304,6 +307,22 @@ def test_confirming_twice_or_before_triage_is_refused(app: Flask, world: World) 
     )
     assert response.status_code == 303
     assert _load(pid).outcome == Outcome.NONE
+    assert "Du har redan bekräftat triagen." in coordinator.get(response.headers["Location"]).get_data(
+        as_text=True
+    )
+    # A second samordnare whose form was still open learns that someone else confirmed it.
+    ersattare = make_user(app, world.operator, roles=[(Role.SAMORDNARE, world.unit)])
+    late = _client(app, ersattare)
+    response = _post(
+        late,
+        f"/upphandlingar/{pid}/bekrafta",
+        {"outcome": "sua_1", "reason": "x", "attested": "y", "version": str(version)},
+        form_path=f"/upphandlingar/{pid}",
+    )
+    assert response.status_code == 303 and _load(pid).outcome == Outcome.NONE
+    shown = late.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Någon annan har redan bekräftat triagen." in shown
+    assert "ingen besvarad triage" not in shown
 
 
 # --- duties ------------------------------------------------------------------------------------
