@@ -21,6 +21,8 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sqlalchemy import event
+
 from bench.common import instance_env, settings_from
 
 
@@ -184,17 +186,40 @@ def chef_picture(folder: Path, database_url: str | None, repeats: int) -> dict[s
     app = _app(folder, database_url)
     settings = app.config["SAKSKYDD_SETTINGS"]
     samples: list[float] = []
+    series: list[float] = []
     units = 0
+    # Where the time goes, from the last repeat: each statement's time, and the yearly series'.
+    statements: list[tuple[str, float]] = []
+    engine = app.extensions["sakskydd.db"].engine
+
+    def before(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        conn.info["bench_started"] = time.perf_counter()
+
+    def after(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        took = time.perf_counter() - conn.info.pop("bench_started", time.perf_counter())
+        statements.append((" ".join(statement.split())[:90], round(took * 1000, 1)))
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
     with app.app_context():
         for _ in range(repeats):
+            statements.clear()
             started = time.perf_counter()
             figures = operator_figures(db, [operator], local_today(), settings)
+            middle = time.perf_counter()
             yearly_series(db, figures, settings)
             samples.append(time.perf_counter() - started)
+            series.append(time.perf_counter() - middle)
             units = len(figures.units)
             db.rollback()
     app.extensions["sakskydd.db"].dispose()
-    return {"units": units, "repeats": repeats, "seconds": _quantiles(samples)}
+    return {
+        "units": units,
+        "repeats": repeats,
+        "seconds": _quantiles(samples),
+        "yearly_series_seconds": _quantiles(series),
+        "statements_ms": statements,
+    }
 
 
 FIGURES = {
