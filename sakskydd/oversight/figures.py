@@ -385,52 +385,63 @@ def _add_plan(
 
 
 def _add_counts(session: Session, scope: Select[Any], units: dict[uuid.UUID, UnitFigures]) -> None:
-    """Assets by level and type, procurements by outcome and status, vetting by class and status:
-    three grouped counts of the same shape, read in one statement (UNION ALL). The assets are
-    not counted here: their counts are kept per unit, level and type (assets/counts.py), at most
-    units x levels x types rows whatever the size of the register."""
-    counted = (
-        ("assets", AssetCount.damage_level, AssetCount.type, "", func.sum(AssetCount.total)),
-        ("procurements", Procurement.outcome, Procurement.status, UNCONFIRMED, func.count()),
-        ("vetting", VettingCase.security_class, VettingCase.status, "", func.count()),
-    )
-    parts = []
-    for kind, first, second, _, number in counted:
-        model = first.class_
-        parts.append(
-            select(
-                literal(kind).label("kind"),
-                model.unit_id,
-                # As stored (the enum's name): the branches' enum types differ, so each is decoded below.
-                cast(first, String).label("first"),
-                cast(second, String).label("second"),
-                number.label("n"),
-            )
-            .where(model.unit_id.in_(scope))
-            .group_by(model.unit_id, first, second)
-        )
-    decode = {kind: (first.type, second.type, missing) for kind, first, second, missing, _ in counted}
-    targets = {
-        "assets": ("assets_by_level", "assets_by_type"),
-        "procurements": ("procurements_by_outcome", "procurements_by_status"),
-        "vetting": ("vetting_by_class", "vetting_by_status"),
+    """Assets by level and by type, procurements by outcome and status, vetting by class and
+    status, read in one statement (UNION ALL of grouped counts).
+
+    The assets are not counted here: their counts are kept per unit, level and type
+    (assets/counts.py), and only the two sums the picture shows are read, by level and by type
+    (units x (5 + 7) rows at most, where the joint counts are units x 35). Procurements and
+    vetting cases are grouped by both their columns in one pass over each table."""
+    total = func.sum(AssetCount.total)
+    parts = [
+        _grouped("level", AssetCount.damage_level, None, total, scope),
+        _grouped("type", AssetCount.type, None, total, scope),
+        _grouped("procurements", Procurement.outcome, Procurement.status, func.count(), scope),
+        _grouped("vetting", VettingCase.security_class, VettingCase.status, func.count(), scope),
+    ]
+    # Which counters each part fills, from its first and second column: (attribute, the column
+    # enum's stored names to values, the key of a NULL).
+    fills = {
+        "level": (("assets_by_level", _names(AssetCount.damage_level), ""),),
+        "type": (("assets_by_type", _names(AssetCount.type), ""),),
+        "procurements": (
+            ("procurements_by_outcome", _names(Procurement.outcome), UNCONFIRMED),
+            ("procurements_by_status", _names(Procurement.status), ""),
+        ),
+        "vetting": (
+            ("vetting_by_class", _names(VettingCase.security_class), ""),
+            ("vetting_by_status", _names(VettingCase.status), ""),
+        ),
     }
-    for kind, unit_id, first, second, count in session.execute(union_all(*parts)):
+    for kind, unit_id, first, second, count in session.execute(union_all(*parts)).all():
         unit = units.get(unit_id)
         if unit is None or not count:  # a kept count that went back to zero keeps its row
             continue
-        first_type, second_type, missing = decode[kind]
-        by_first, by_second = targets[kind]
-        getattr(unit, by_first)[_stored(first_type, first) if first is not None else missing] += count
-        getattr(unit, by_second)[_stored(second_type, second) if second is not None else missing] += count
+        for (attribute, names, missing), stored in zip(fills[kind], (first, second), strict=False):
+            getattr(unit, attribute)[names.get(stored, stored) if stored is not None else missing] += count
 
 
-def _stored(column_type: Any, stored: str) -> str:
-    """An enum column's stored name as the member's value (what the counters are keyed by)."""
-    enum_class = getattr(column_type, "enum_class", None)
-    if enum_class is not None and stored in enum_class.__members__:
-        return str(enum_class[stored].value)
-    return stored
+def _grouped(kind: str, first: Any, second: Any, number: Any, scope: Select[Any]) -> Select[Any]:
+    """One part of _add_counts: the counts per unit and `first` (and `second`), the enums as
+    stored (their names: the parts' enum types differ, so each is decoded by _names)."""
+    model = first.class_
+    columns = (first,) if second is None else (first, second)
+    return (
+        select(
+            literal(kind).label("kind"),
+            model.unit_id,
+            cast(first, String).label("first"),
+            (cast(null(), String) if second is None else cast(second, String)).label("second"),
+            number.label("n"),
+        )
+        .where(model.unit_id.in_(scope))
+        .group_by(model.unit_id, *columns)
+    )
+
+
+def _names(column: Any) -> dict[str, str]:
+    """An enum column's stored names and the members' values (what the counters are keyed by)."""
+    return {member.name: str(member.value) for member in column.type.enum_class}
 
 
 def _add_overdue(
