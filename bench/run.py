@@ -1072,7 +1072,7 @@ def report(data: dict[str, Any]) -> tuple[str, list[str]]:
             "section 4, for a measurement | < 1 s | – | – |"
         )
     add("")
-    for key, title in (("picture", "generated"), ("picture_padded", "padded")):
+    for key, title in (("picture", "the register as it was"), ("picture_padded", "padded")):
         figure = nat.get(key) or {}
         if figure.get("statements_ms"):
             add(
