@@ -142,6 +142,17 @@ def assert_conflict(response: TestResponse, *already: str) -> None:
         assert any(message in text for message in already), text[:3000]
 
 
+def race_one_winner(calls: Sequence[Callable[[], TestResponse]], *already: str) -> int:
+    """Race the calls: exactly one carries out the change (a 303), every other is a conflict
+    (assert_conflict with `already`). Returns the winner's index."""
+    responses = race(calls)
+    winner = the_winner(responses)
+    for i, response in enumerate(responses):
+        if i != winner:
+            assert_conflict(response, *already)
+    return winner
+
+
 def events_of(tag: Event, target_id: uuid.UUID) -> list[dict[str, Any]]:
     db.close()
     payloads = db.scalars(
@@ -209,11 +220,7 @@ def test_many_chefs_deciding_one_analysis_at_once_exactly_one_wins(app: Flask) -
             )
             for i, (chef, back) in enumerate(zip(chefs, returns, strict=True))
         ]
-        responses = race(calls)
-        winner = the_winner(responses)
-        for i, response in enumerate(responses):
-            if i != winner:
-                assert_conflict(response, "någon kan redan ha beslutat om den")
+        winner = race_one_winner(calls, "någon kan redan ha beslutat om den")
         db.close()
         stored = db.get(SecurityAnalysis, analysis_id)
         assert stored is not None
@@ -569,11 +576,7 @@ def test_many_chefs_reviewing_one_followup_at_once_exactly_one_wins(app: Flask) 
             )
             for i, (chef, back) in enumerate(zip(chefs, returns, strict=True))
         ]
-        responses = race(calls)
-        winner = the_winner(responses)
-        for i, response in enumerate(responses):
-            if i != winner:
-                assert_conflict(response, "någon kan redan ha granskat den")
+        winner = race_one_winner(calls, "någon kan redan ha granskat den")
         db.close()
         stored = db.get(AnnualFollowUp, followup_id)
         assert stored is not None and stored.version == version + 1
@@ -771,11 +774,7 @@ def test_a_double_submitted_start_of_an_analysis_creates_one_draft(app: Flask) -
             )
             for seat in range(CONTENDERS)
         ]
-        responses = race(calls)
-        winner = the_winner(responses)
-        for i, response in enumerate(responses):
-            if i != winner:
-                assert_conflict(response, "Enheten har redan en analys som inte är fastställd.")
+        winner = race_one_winner(calls, "Enheten har redan en analys som inte är fastställd.")
         db.close()
         drafts = db.scalars(select(SecurityAnalysis).where(SecurityAnalysis.unit_id == unit.id)).all()
         assert [(a.title, a.status) for a in drafts] == [(f"Analys {winner}", AnalysisStatus.DRAFT)]
@@ -837,11 +836,7 @@ def test_a_double_submitted_vetting_case_is_opened_once(app: Flask) -> None:
             )
             for seat in range(CONTENDERS)
         ]
-        responses = race(calls)
-        winner = the_winner(responses)
-        for i, response in enumerate(responses):
-            if i != winner:
-                assert_conflict(response, "Personen har redan ett pågående ärende för den här befattningen.")
+        race_one_winner(calls, "Personen har redan ett pågående ärende för den här befattningen.")
         db.close()
         opened = db.scalars(
             select(VettingCase.id).where(
@@ -948,11 +943,7 @@ def test_overlapping_appointments_recorded_at_once_are_recorded_once(app: Flask)
             )
             for seat in range(CONTENDERS)
         ]
-        responses = race(calls)
-        winner = the_winner(responses)
-        for i, response in enumerate(responses):
-            if i != winner:
-                assert_conflict(response, overlap)
+        winner = race_one_winner(calls, overlap)
         db.close()
         recorded = db.scalars(select(Appointment).where(Appointment.user_id == appointee.id)).all()
         assert [a.reference for a in recorded] == [f"KS {round_no}/{winner}"]
