@@ -42,8 +42,8 @@ class ProtectedAsset(UUIDPrimaryKey, CreatedAt, Base):
     __table_args__ = (
         Index("ix_protected_asset_unit_name", "unit_id", "name"),
         Index("ix_protected_asset_unit_status", "unit_id", "status"),
-        # Covers a count by unit, level and type from the index alone (the kept counts'
-        # rebuild and check in assets/counts.py; the chef's picture reads AssetCount).
+        # Covers a count by unit, level and type from the index alone (the check of the kept
+        # counts in assets/counts.py, the follow-up questions; the picture reads AssetCount).
         Index("ix_protected_asset_unit_counts", "unit_id", "is_archived", "damage_level", "type"),
     )
     __encrypted__ = ("note",)
