@@ -439,13 +439,18 @@ LATER = [31 + 9 * n for n in range(70)]  # due from 31 days to about 1.8 years a
 SOON = [-20, -2, 0, 12, 30]  # overdue, due today and within the lead time (30 days)
 
 
-def test_the_default_view_counts_the_later_items_and_the_whole_list_is_paged(app, client):
+def _signed_in_with_a_long_plan(app, client) -> None:
+    """A samordnare, signed in, whose unit's plan has the SOON and the LATER measures."""
     operator = make_operator()
     person = make_user(app, operator)
     unit = plan_with_measures(operator, person.user, SOON + LATER)
     grant(person, Role.SAMORDNARE, unit)
     db.commit()
     session_cookie(client, app, person)
+
+
+def test_the_default_view_counts_the_later_items_and_the_whole_list_is_paged(app, client):
+    _signed_in_with_a_long_plan(app, client)
 
     html = client.get("/").get_data(as_text=True)
     default = rows(html)
@@ -488,12 +493,7 @@ def test_the_default_view_counts_the_later_items_and_the_whole_list_is_paged(app
     ],
 )
 def test_a_bad_page_number_is_the_first_or_last_page(app, client, query, page):
-    operator = make_operator()
-    person = make_user(app, operator)
-    unit = plan_with_measures(operator, person.user, SOON + LATER)
-    grant(person, Role.SAMORDNARE, unit)
-    db.commit()
-    session_cookie(client, app, person)
+    _signed_in_with_a_long_plan(app, client)
     response = client.get(f"/?{query}")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
@@ -503,12 +503,7 @@ def test_a_bad_page_number_is_the_first_or_last_page(app, client, query, page):
 
 @pytest.mark.parametrize("query", ["visa=ALLA", "visa=", "visa=%3Cscript%3E", "visa=allt&sida=2", "sida=2"])
 def test_an_unknown_view_is_the_default_view(app, client, query):
-    operator = make_operator()
-    person = make_user(app, operator)
-    unit = plan_with_measures(operator, person.user, SOON + LATER)
-    grant(person, Role.SAMORDNARE, unit)
-    db.commit()
-    session_cookie(client, app, person)
+    _signed_in_with_a_long_plan(app, client)
     response = client.get(f"/?{query}")
     assert response.status_code == 200
     html = response.get_data(as_text=True)

@@ -272,28 +272,19 @@ def _procurements(unit: OrgUnit, other: OrgUnit, w: World) -> None:
     )
     db.add(run)
     db.flush()
-    for offset in (-10, 0, 30, 31, 200):
+    actions = [("Åtgärd", offset, ActionStatus.OPEN) for offset in (-10, 0, 30, 31, 200)]
+    for description, offset, status in [*actions, ("Klar", -5, ActionStatus.DONE)]:
         db.add(
             FollowUpAction(
                 run_id=run.id,
                 procurement_id=followed.id,
                 unit_id=unit.id,
-                description="Åtgärd",
+                description=description,
                 responsible="Leverantören",
                 due_on=days(offset),
+                status=status,
             )
         )
-    db.add(
-        FollowUpAction(
-            run_id=run.id,
-            procurement_id=followed.id,
-            unit_id=unit.id,
-            description="Klar",
-            responsible="Leverantören",
-            due_on=days(-5),
-            status=ActionStatus.DONE,
-        )
-    )
     # Triages waiting for the samordnare, answered on various days (by the upphandlare).
     for offset in (-30, -14, 0, 20):
         _procurement(
