@@ -175,7 +175,7 @@ def field_crypto(folder: Path, database_url: str | None, count: int) -> dict[str
 
 
 def chef_picture(folder: Path, database_url: str | None, repeats: int) -> dict[str, Any]:
-    """operator_figures (the nine statements of the picture) and yearly_series, in process."""
+    """operator_figures (the five statements of the picture) and yearly_series, in process."""
     from bench.common import read_manifest
     from sakskydd.deadlines import local_today
     from sakskydd.extensions import db

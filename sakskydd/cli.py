@@ -81,7 +81,7 @@ def register_commands(app: Flask) -> None:
     from sakskydd.audit.cli import audit as audit_group
     from sakskydd.crypto.cli import keys as keys_group
 
-    for group in (audit_group, keys_group, users, operators, reminders, retention):
+    for group in (audit_group, keys_group, users, operators, reminders, retention, oversight):
         if group.name not in app.cli.commands:
             app.cli.add_command(group)
 
@@ -475,6 +475,20 @@ def reminders_run(dry_run: bool) -> None:
         raise click.ClickException(
             f"{result.failed} påminnelser kunde inte skickas; de skickas vid nästa körning."
         )
+
+
+oversight = AppGroup("oversight", help="Säkerhetsskyddschefens sammanställning.")
+
+
+@oversight.command("refresh")
+def oversight_refresh() -> None:
+    """Compile every stored picture that is no longer current (run it on a timer at national
+    scale, with SAKSKYDD_PICTURE_MAX_AGE_SECONDS, so that views read the stored picture)."""
+    from sakskydd.extensions import db
+    from sakskydd.oversight.stored import refresh
+
+    compiled, current = refresh(db, current_app.config["SAKSKYDD_SETTINGS"])
+    click.echo(f"Sammanställde {compiled} bilder på nytt; {current} var redan aktuella.")
 
 
 retention = AppGroup(

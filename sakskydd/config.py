@@ -100,6 +100,11 @@ class Settings:
     # the web process never reads the signing key. Default: the signing key's path + ".pub",
     # written when the key is generated (`sakskydd init`, `sakskydd audit public-key`).
     audit_public_key_file: Path | None = None
+    # The chef's picture is stored when compiled (oversight/stored.py) and compiled again when
+    # something has changed since. Within this many seconds of its compilation a stored picture
+    # is shown even after a change, marked as such; 0 (default): always compiled again. For
+    # national scale, with `sakskydd oversight refresh` on a timer (docs/operations.md).
+    picture_max_age_seconds: int = 0
 
     def __post_init__(self) -> None:
         if self.audit_public_key_file is None and self.signing_key_file is not None:
@@ -163,6 +168,7 @@ class Settings:
                 get("RETENTION_VETTING_NOT_APPROVED_DAYS"), 365, "RETENTION_VETTING_NOT_APPROVED_DAYS"
             ),
             followup_due=_month_day(get("FOLLOWUP_DUE"), "FOLLOWUP_DUE"),
+            picture_max_age_seconds=_int(get("PICTURE_MAX_AGE_SECONDS"), 0, "PICTURE_MAX_AGE_SECONDS"),
         )
         if get("AUDIT_PUBLIC_KEY_FILE"):
             settings.audit_public_key_file = Path(get("AUDIT_PUBLIC_KEY_FILE") or "")
@@ -184,6 +190,8 @@ class Settings:
             )
         if self.reminder_lead_days < 0 or self.notice_reminder_days < 1:
             raise ConfigError("reminder intervals must be positive")
+        if not 0 <= self.picture_max_age_seconds <= 24 * 3600:
+            raise ConfigError("SAKSKYDD_PICTURE_MAX_AGE_SECONDS must be 0–86400 (at most a day)")
         if not 1 <= self.prompt_duty_days <= 30:
             raise ConfigError("SAKSKYDD_PROMPT_DUTY_DAYS must be 1–30: the duties are due without delay")
         if len(self.follow_up_months) != 4 or not all(1 <= m <= 36 for m in self.follow_up_months):

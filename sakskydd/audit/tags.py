@@ -82,7 +82,9 @@ class Event(enum.StrEnum):
     OPERATOR_CREATED = "operator.created"
     OPERATOR_SUPERVISORS_SET = "operator.supervisors_set"
     OPERATOR_UPDATED = "operator.updated"
-    # The chef's consolidated picture: reads (aggregation awareness) and exports (marked, after step-up)
+    # The chef's consolidated picture: compiled on request, reads (aggregation awareness) and
+    # exports (marked, after step-up)
+    OVERSIGHT_COMPILED = "oversight.compiled"
     OVERSIGHT_EXPORTED = "oversight.exported"
     OVERSIGHT_READ = "oversight.read"
     # Authorization policies

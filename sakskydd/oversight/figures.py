@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from sqlalchemy import Date, Select, String, and_, case, cast, func, literal, null, select, union_all
+from sqlalchemy import Date, Integer, Select, String, and_, case, cast, func, literal, null, select, union_all
 from sqlalchemy.orm import aliased
 
 from sakskydd.analyses.models import AnalysisStatus, Measure, MeasureStatus, SecurityAnalysis
@@ -384,20 +384,42 @@ def _add_plan(
             unit.measures_total, unit.measures_done, unit.measures_overdue = row[1], row[2] or 0, row[3] or 0
 
 
-def _add_counts(session: Session, scope: Select[Any], units: dict[uuid.UUID, UnitFigures]) -> None:
-    """Assets by level and by type, procurements by outcome and status, vetting by class and
-    status, read in one statement (UNION ALL of grouped counts).
+def _add_counts(
+    session: Session, scope: Select[Any], today: dt.date, rules: Rules, units: dict[uuid.UUID, UnitFigures]
+) -> None:
+    """Every grouped count of the picture in one statement (UNION ALL): assets by level and by
+    type, procurements by outcome and status, vetting cases by class and status, overdue
+    procurement duties, and unacknowledged holder notices with those past their reminder day.
 
     The assets are not counted here: their counts are kept per unit, level and type
     (assets/counts.py), and only the two sums the picture shows are read, by level and by type
     (units x (5 + 7) rows at most, where the joint counts are units x 35). Procurements and
     vetting cases are grouped by both their columns in one pass over each table."""
     total = func.sum(AssetCount.total)
+    # A notice is overdue once its reminder day has passed (deadlines.notice_item), i.e. when it
+    # was sent before the local midnight starting `today - notice_reminder_days`.
+    cutoff = dt.datetime.combine(
+        today - dt.timedelta(days=rules.notice_reminder_days), dt.time(0), tzinfo=LOCAL_TIMEZONE
+    ).astimezone(dt.UTC)
     parts = [
-        _grouped("level", AssetCount.damage_level, None, total, scope),
-        _grouped("type", AssetCount.type, None, total, scope),
-        _grouped("procurements", Procurement.outcome, Procurement.status, func.count(), scope),
-        _grouped("vetting", VettingCase.security_class, VettingCase.status, func.count(), scope),
+        _grouped("level", total, scope, AssetCount.damage_level),
+        _grouped("type", total, scope, AssetCount.type),
+        _grouped("procurements", func.count(), scope, Procurement.outcome, Procurement.status),
+        _grouped("vetting", func.count(), scope, VettingCase.security_class, VettingCase.status),
+        _grouped("duties", func.count(), scope, model=ProcurementDuty)
+        .join(Procurement, Procurement.id == ProcurementDuty.procurement_id)
+        .where(
+            Procurement.status.in_(RUNNING_PROCUREMENTS),
+            ProcurementDuty.status == DutyStatus.OPEN,
+            ProcurementDuty.due_on < today,
+        ),
+        _grouped(
+            "notices",
+            func.count(),
+            scope,
+            model=HolderNotice,
+            late=func.sum(case((HolderNotice.created_at < cutoff, 1), else_=0)),
+        ).where(HolderNotice.acknowledged_at.is_(None)),
     ]
     # Which counters each part fills, from its first and second column: (attribute, the column
     # enum's stored names to values, the key of a NULL).
@@ -413,26 +435,46 @@ def _add_counts(session: Session, scope: Select[Any], units: dict[uuid.UUID, Uni
             ("vetting_by_status", _names(VettingCase.status), ""),
         ),
     }
-    for kind, unit_id, first, second, count in session.execute(union_all(*parts)).all():
+    for kind, unit_id, first, second, count, late in session.execute(union_all(*parts)).all():
         unit = units.get(unit_id)
         if unit is None or not count:  # a kept count that went back to zero keeps its row
             continue
-        for (attribute, names, missing), stored in zip(fills[kind], (first, second), strict=False):
-            getattr(unit, attribute)[names.get(stored, stored) if stored is not None else missing] += count
+        if kind == "duties":
+            unit.overdue_duties = count
+        elif kind == "notices":
+            unit.unacknowledged_notices, unit.overdue_notices = count, late or 0
+        else:
+            for (attribute, names, missing), stored in zip(fills[kind], (first, second), strict=False):
+                getattr(unit, attribute)[names.get(stored, stored) if stored is not None else missing] += (
+                    count
+                )
 
 
-def _grouped(kind: str, first: Any, second: Any, number: Any, scope: Select[Any]) -> Select[Any]:
-    """One part of _add_counts: the counts per unit and `first` (and `second`), the enums as
-    stored (their names: the parts' enum types differ, so each is decoded by _names)."""
-    model = first.class_
-    columns = (first,) if second is None else (first, second)
+def _grouped(
+    kind: str,
+    number: Any,
+    scope: Select[Any],
+    first: Any = None,
+    second: Any = None,
+    *,
+    model: Any = None,
+    late: Any = None,
+) -> Select[Any]:
+    """One part of _add_counts: `number` per unit (and `first`, and `second`), the enums as
+    stored (their names: the parts' enum types differ, so each is decoded by _names); `late` is
+    a second number, for the notices."""
+    model = model if first is None else first.class_
+    columns = [column for column in (first, second) if column is not None]
     return (
         select(
             literal(kind).label("kind"),
             model.unit_id,
-            cast(first, String).label("first"),
-            (cast(null(), String) if second is None else cast(second, String)).label("second"),
+            *(
+                cast(column, String) if column is not None else cast(null(), String)
+                for column in (first, second)
+            ),
             number.label("n"),
+            (late if late is not None else cast(null(), Integer)).label("late"),
         )
         .where(model.unit_id.in_(scope))
         .group_by(model.unit_id, *columns)
@@ -444,51 +486,22 @@ def _names(column: Any) -> dict[str, str]:
     return {member.name: str(member.value) for member in column.type.enum_class}
 
 
-def _add_overdue(
-    session: Session, scope: Select[Any], today: dt.date, rules: Rules, units: dict[uuid.UUID, UnitFigures]
+def _add_overdue_vetting(
+    scope: Select[Any], today: dt.date, rules: Rules, units: dict[uuid.UUID, UnitFigures]
 ) -> None:
-    """Overdue procurement duties, vetting items and holder notices per unit."""
-    for unit_id, count in session.execute(
-        select(ProcurementDuty.unit_id, func.count())
-        .join(Procurement, Procurement.id == ProcurementDuty.procurement_id)
-        .where(
-            ProcurementDuty.unit_id.in_(scope),
-            Procurement.status.in_(RUNNING_PROCUREMENTS),
-            ProcurementDuty.status == DutyStatus.OPEN,
-            ProcurementDuty.due_on < today,
-        )
-        .group_by(ProcurementDuty.unit_id)
-    ):
-        if unit_id in units:
-            units[unit_id].overdue_duties = count
-    # The vetting rules (omkontroll, avanmälan) live in deadlines.py: one statement, counted here.
+    """Overdue vetting items per unit: the rules (omkontroll, avanmälan) live in deadlines.py,
+    in one statement; counted here."""
     for item in vetting_items(scope, today, rules, overdue_only=True):  # only the overdue ones
         if item.unit_id in units:
             units[item.unit_id].overdue_vetting += 1
-    # A notice is overdue once its reminder day has passed (deadlines.notice_item), i.e. when it
-    # was sent before the local midnight starting `today - notice_reminder_days`.
-    cutoff = dt.datetime.combine(
-        today - dt.timedelta(days=rules.notice_reminder_days), dt.time(0), tzinfo=LOCAL_TIMEZONE
-    ).astimezone(dt.UTC)
-    for unit_id, open_count, late in session.execute(
-        select(
-            HolderNotice.unit_id,
-            func.count(),
-            func.sum(case((HolderNotice.created_at < cutoff, 1), else_=0)),
-        )
-        .where(HolderNotice.unit_id.in_(scope), HolderNotice.acknowledged_at.is_(None))
-        .group_by(HolderNotice.unit_id)
-    ):
-        if unit_id in units:
-            units[unit_id].unacknowledged_notices, units[unit_id].overdue_notices = open_count, late or 0
 
 
 def operator_figures(
     session: Session, operator_ids: Collection[uuid.UUID], today: dt.date, settings: Settings
 ) -> Figures:
-    """The picture of the active units of `operator_ids` on `today`, in nine SQL statements
-    whatever the number of units and rows (units, triggers, plan, assets, procurements,
-    vetting counts, overdue duties, vetting items, notices; none when there are no units)."""
+    """The picture of the active units of `operator_ids` on `today`, in five SQL statements
+    whatever the number of units and rows (units, triggers, plan, the grouped counts, vetting
+    items; none when there are no units)."""
     rules = Rules.from_settings(settings)
     ids = sorted(set(operator_ids))
     rows = _unit_rows(session, ids, today) if ids else []
@@ -499,8 +512,8 @@ def operator_figures(
     triggers = _open_triggers(session, scope)
     units = {row.id: _unit_figures(row, triggers.get(row.id, []), today, rules) for row in rows}
     _add_plan(session, scope, today, units)
-    _add_counts(session, scope, units)
-    _add_overdue(session, scope, today, rules, units)
+    _add_counts(session, scope, today, rules, units)
+    _add_overdue_vetting(scope, today, rules, units)
     return Figures(today, operators, list(units.values()))
 
 

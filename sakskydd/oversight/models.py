@@ -11,7 +11,7 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from sakskydd.crypto.fields import EncryptedBytes, encrypted_field
@@ -108,3 +108,21 @@ class ThreatNote(UUIDPrimaryKey, CreatedAt, Base):
 
     summary = encrypted_field("summary_ct", table="threat_note", column="summary")
     analysis: Mapped[CityWideAnalysis] = relationship(back_populates="threat_notes")
+
+
+class StoredPicture(Base):
+    """The chef's picture of one operator as it was last compiled (oversight/stored.py): the
+    figures and the yearly series as JSON (counts and unit names only, like a city-wide
+    analysis' snapshot), the day and the settings they were compiled for, and the audit head at
+    that moment, so that a later view knows whether anything has changed since."""
+
+    __tablename__ = "oversight_picture"
+
+    operator_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("operator.id"), primary_key=True)
+    compiled_at: Mapped[dt.datetime]
+    compiled_on: Mapped[dt.date]
+    # Every change is audited in its own transaction: no change after this seq, no new figure.
+    audit_seq: Mapped[int] = mapped_column(BigInteger)
+    # The format of the payload and the settings the figures depend on (stored.rules_key).
+    rules_key: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)

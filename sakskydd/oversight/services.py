@@ -329,6 +329,16 @@ def record_oversight_read(operator: Operator, rows: int, filters: Mapping[str, s
     )
 
 
+def record_oversight_compiled(operator: Operator, units: int) -> None:
+    """The chef asked for the picture to be compiled now (oversight/stored.py)."""
+    audit.record(
+        Event.OVERSIGHT_COMPILED,
+        target_type="operator",
+        target_id=operator.id,
+        detail={"operator": str(operator.id), "units": units},
+    )
+
+
 def record_export(analysis: CityWideAnalysis, fmt: str, rows: int) -> None:
     audit.record(
         Event.CITYWIDE_EXPORTED,

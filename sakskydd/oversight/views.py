@@ -11,6 +11,7 @@ from typing import Any, Final
 
 from flask import Blueprint, abort, current_app, flash, g, render_template, request, url_for
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from sqlalchemy import select
 
 from sakskydd.accounts.models import User
@@ -24,10 +25,11 @@ from sakskydd.deadlines import local_today
 from sakskydd.exports import Table, send_table
 from sakskydd.extensions import db
 from sakskydd.organisations.models import Operator
+from sakskydd.organisations.rules import LOCAL_TIMEZONE
 from sakskydd.organisations.scope import chef_operator_ids
 from sakskydd.organisations.services import APPLICABILITY_LABELS, NOT_ASSESSED_LABEL
-from sakskydd.oversight import services
-from sakskydd.oversight.figures import UNCONFIRMED, UnitFigures, operator_figures, yearly_series
+from sakskydd.oversight import services, stored
+from sakskydd.oversight.figures import UNCONFIRMED, UnitFigures, operator_figures
 from sakskydd.oversight.forms import ConclusionsForm, CreateForm, MeasureForm, ThreatNoteForm, VersionForm
 from sakskydd.oversight.models import CityWideAnalysis, CityWideMeasure, ThreatNote
 from sakskydd.procurements.rules import OUTCOME_SHORT
@@ -216,7 +218,10 @@ def _chef_operators() -> list[Operator]:
 @oversight.route("/oversikt/<operator_id>")
 @authorize(perm.OVERSIGHT_VIEW, load=load_operator)
 def overview(operator: Operator, operator_id: str) -> Any:
-    figures = operator_figures(db, [operator.id], local_today(), _settings())
+    """The picture as stored when nothing has changed since it was compiled (oversight/stored.py),
+    else compiled now."""
+    picture = stored.picture_of(db, operator.id, _settings())
+    figures = picture.figures
     chosen, filters, sort = _selection(figures.units)
     services.record_oversight_read(operator, len(chosen), {k: v for k, v in filters.items() if v})
     db.commit()
@@ -228,7 +233,10 @@ def overview(operator: Operator, operator_id: str) -> Any:
         operators=_chef_operators(),
         figures=figures,
         totals=figures.totals,
-        years=yearly_series(db, figures, _settings()),
+        years=picture.years,
+        compiled_at=picture.compiled_at.astimezone(LOCAL_TIMEZONE),
+        changed_since=picture.changed_since,
+        recompile_form=FlaskForm() if picture.changed_since else None,
         units=chosen[page.offset : page.offset + page.size],
         page=page,
         filters=filters,
@@ -242,6 +250,20 @@ def overview(operator: Operator, operator_id: str) -> Any:
         can_export=perm.OVERSIGHT_EXPORT in can,
         can_read_citywide=perm.CITYWIDE_READ in can,
     )
+
+
+@oversight.route("/oversikt/<operator_id>/sammanstall", methods=["POST"])
+@authorize(perm.OVERSIGHT_VIEW, load=load_operator)
+def recompile(operator: Operator, operator_id: str) -> Any:
+    """Compile the picture now, when it is shown as it was before a later change (audited; the
+    view that follows is audited as a read)."""
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    picture = stored.picture_of(db, operator.id, _settings(), recompile=True)
+    services.record_oversight_compiled(operator, len(picture.figures.units))
+    db.commit()
+    flash("Sammanställningen är uppdaterad.", "success")
+    return see_other("oversight.overview", operator_id=operator.id)
 
 
 def _unit_row(unit: UnitFigures) -> list[object]:

@@ -13,11 +13,12 @@ import pytest
 from factories import Person, count_statements, session_cookie
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from test_oversight_figures import World, full_unit
 
 from sakskydd.audit.models import AuditEvent
 from sakskydd.extensions import db
+from sakskydd.oversight.models import StoredPicture
 
 pytestmark = pytest.mark.db
 
@@ -72,17 +73,23 @@ def test_filters_and_sorting(app: Flask, world: World) -> None:
 
 
 def test_page_statement_count_does_not_grow(app: Flask, world: World) -> None:
+    """Compiled (no stored picture) and read from the stored picture, at two sizes."""
     client = _client(app, world.chef)
-    counts = []
+    for _ in range(2):  # warm: the session's CSRF secret and Flask-Login's marks
+        assert client.get(f"/oversikt/{world.city.id}").status_code == 200
+    compiled, read = [], []
     for size in (1, 8):
         for _ in range(size):
             full_unit(world.city, world.helper)
+        db.execute(delete(StoredPicture))
         db.commit()
         db.close()
-        with count_statements(app) as statements:
-            assert client.get(f"/oversikt/{world.city.id}").status_code == 200
-        counts.append(len([s for s in statements if not s.startswith("BEGIN")]))
-    assert counts[0] == counts[1], counts
+        for counts in (compiled, read):
+            with count_statements(app) as statements:
+                assert client.get(f"/oversikt/{world.city.id}").status_code == 200
+            counts.append(len([s for s in statements if not s.startswith("BEGIN")]))
+    assert compiled[0] == compiled[1] and read[0] == read[1], (compiled, read)
+    assert read[0] < compiled[0]
 
 
 @pytest.mark.parametrize(

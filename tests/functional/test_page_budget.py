@@ -17,7 +17,7 @@ import pytest
 from factories import Person, count_statements, session_cookie
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 from test_oversight_figures import (
     World,
     analysis,
@@ -36,6 +36,7 @@ from sakskydd.assets.models import AssetType
 from sakskydd.audit import Event
 from sakskydd.classification import DamageLevel
 from sakskydd.extensions import db
+from sakskydd.oversight.models import StoredPicture
 from sakskydd.procurements.models import ProcurementStatus
 from sakskydd.procurements.rules import DutyKind, Outcome
 from sakskydd.vetting.models import CaseStatus
@@ -180,3 +181,25 @@ def test_jit_is_turned_off_on_top_of_the_urls_own_options() -> None:
     assert engine.url.query["options"] == "-csearch_path=unit_x -c jit=off"
     engine = make_engine("postgresql+psycopg://sakskydd@db.example/sakskydd")
     assert engine.url.query["options"] == "-c jit=off"
+
+
+def test_the_chefs_picture_compiled_is_within_the_budget_too(app: Flask, budget_world: World) -> None:
+    """The page above reads the stored picture (oversight/stored.py); compiled, after a change,
+    it runs the same number of statements at any size, within the budget."""
+    world = budget_world
+    client = _client(app, world.chef)
+    path = f"/oversikt/{world.city.id}"
+    sizes = []
+    for rounds in (1, 6):
+        _grow(world, rounds)
+        db.execute(delete(StoredPicture))  # the factories' rows are not audited: compile
+        db.commit()
+        db.close()
+        with count_statements(app) as statements:
+            assert client.get(path).status_code == 200
+        own = page_statements(statements)
+        assert any("FROM org_unit" in s for s in own)  # compiled
+        sizes.append((len([s for s in statements if not s.lstrip().upper().startswith("BEGIN")]), own))
+    (small, _), (large, large_own) = sizes
+    assert small == large, (small, large)
+    assert len(large_own) <= PAGE_STATEMENTS, [s[:120] for s in large_own]

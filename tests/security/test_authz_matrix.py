@@ -164,6 +164,7 @@ EXPECTATIONS: dict[str, str] = {
     # The chef's picture and the city-wide analysis: the chef of the operator only (others: 404).
     "oversight.overview": "chef_operator",
     "oversight.export": "chef_operator",
+    "oversight.recompile": "chef_operator",
     "oversight.citywide_index": "chef_operator",
     "oversight.citywide_create": "chef_operator",
     "oversight.citywide": "chef_operator",
