@@ -175,10 +175,12 @@ def field_crypto(folder: Path, database_url: str | None, count: int) -> dict[str
 
 
 def chef_picture(folder: Path, database_url: str | None, repeats: int) -> dict[str, Any]:
-    """operator_figures (the five statements of the picture) and yearly_series, in process."""
+    """operator_figures (the five statements of the picture) and yearly_series, in process; then
+    as a view does it: compiled and stored, and read from the store (oversight/stored.py)."""
     from bench.common import read_manifest
     from sakskydd.deadlines import local_today
     from sakskydd.extensions import db
+    from sakskydd.oversight import stored
     from sakskydd.oversight.figures import operator_figures, yearly_series
 
     manifest = read_manifest(folder)
@@ -212,6 +214,22 @@ def chef_picture(folder: Path, database_url: str | None, repeats: int) -> dict[s
             series.append(time.perf_counter() - middle)
             units = len(figures.units)
             db.rollback()
+        # What a view does (oversight/stored.py): compile and store, then read the stored picture
+        # while nothing has changed.
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+        compiled: list[float] = []
+        read: list[float] = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            stored.picture_of(db, operator, settings, recompile=True)
+            db.commit()
+            compiled.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            picture = stored.picture_of(db, operator, settings)
+            db.commit()
+            read.append(time.perf_counter() - started)
+            assert not picture.changed_since and len(picture.figures.units) == units
     app.extensions["sakskydd.db"].dispose()
     return {
         "units": units,
@@ -219,6 +237,8 @@ def chef_picture(folder: Path, database_url: str | None, repeats: int) -> dict[s
         "seconds": _quantiles(samples),
         "yearly_series_seconds": _quantiles(series),
         "statements_ms": statements,
+        "compile_and_store_seconds": _quantiles(compiled),
+        "stored_read_seconds": _quantiles(read),
     }
 
 
