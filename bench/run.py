@@ -3,6 +3,7 @@
 figures, write bench/RESULTS.md and print the summary.
 
     python -m bench.run [--quick] [--no-national] [--results PATH]
+    python -m bench.run --national-only | --backup-only [--quick]   (one figure, added to the last run)
 
 Environment: BENCH_WORKDIR (default bench/.work), BENCH_FACTOR, BENCH_SECONDS, BENCH_WORKERS,
 BENCH_CONNECTIONS, BENCH_NATIONAL_FACTOR, BENCH_NATIONAL=0 to leave the PostgreSQL figure out.
@@ -420,6 +421,97 @@ def online_reencryption(
     return result
 
 
+def backup_under_load(
+    env: dict[str, str],
+    app: Server,
+    pages: list[Scenario],
+    people: dict[str, Browser],
+    mode: Mode,
+    folder: Path,
+) -> dict[str, Any]:
+    """`sakskydd backup` of the running instance while wrk loads every page in turn, then
+    `sakskydd restore` into a fresh instance, `sakskydd audit verify` there, and the data compared:
+    per table, the row count and a digest of the rows as the model types read them, between the
+    source at the backup's audit head and the restored copy (bench/backup_load.py). `folder`
+    holds the backup file and the restored instance; it is emptied first and removed after."""
+    try:
+        return _backup_under_load(env, app, pages, people, mode, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # the file and the restored copy: as big as the data
+
+
+def _backup_under_load(
+    env: dict[str, str],
+    app: Server,
+    pages: list[Scenario],
+    people: dict[str, Browser],
+    mode: Mode,
+    folder: Path,
+) -> dict[str, Any]:
+    from bench.backup_load import compare, fresh_instance, head_at, table_digests
+    from sakskydd.backup import read_header
+
+    source_url = env["SAKSKYDD_DATABASE_URL"]
+    source_instance = Path(env["SAKSKYDD_INSTANCE_PATH"])
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    path = folder / "sakskydd.backup"
+    targets = [(s.path, people[s.login].cookie) for s in pages]
+    before = run_wrk(app.base, targets, seconds=mode.seconds, connections=mode.connections, scriptdir=WORKDIR)
+    result: dict[str, Any] = {"load_before": before.as_dict()}
+    log("backup: the source read table by table, then the backup while the pages are loaded")
+    source_before = table_digests(source_url, None)
+    wrk = _mixed_load(app, targets, mode.connections)
+    time.sleep(1)
+    seconds, done = cli(env, "backup", "-o", str(path))
+    result["load_during"] = _stop_load(wrk)
+    if done.returncode != 0:
+        raise RuntimeError(f"sakskydd backup failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
+    header = read_header(path)
+    rows = sum(header.tables.values())
+    result.update(
+        backup_seconds=seconds,
+        bytes=path.stat().st_size,
+        rows=rows,
+        tables=len(header.tables),
+        rows_per_second=rows / seconds if seconds else 0.0,
+        audit_seq=header.audit_head["seq"],
+        backup_output=done.stdout.strip()[:400],
+        command=f"`sakskydd backup -o FILE` while `wrk -t1 -c{mode.connections} -s report.lua` loads every "
+        "page in turn; then `sakskydd restore FILE --public-key KEY` into a fresh instance and "
+        "`sakskydd audit verify` there",
+    )
+    # "Another machine": a new instance folder with the key file and the signing key only.
+    restored = folder / "restored"
+    fresh_instance(source_instance, restored)
+    restored_env = instance_env(restored)
+    public_key = source_instance / "audit-signing.key.pub"
+    seconds, done = cli(restored_env, "restore", str(path), "--public-key", str(public_key))
+    if done.returncode != 0:
+        raise RuntimeError(f"sakskydd restore failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
+    result["restore"] = {"seconds": seconds, "output": done.stdout.strip()[:400]}
+    seconds, done = cli(restored_env, "audit", "verify")
+    result["verify"] = {"seconds": seconds, "ok": done.returncode == 0, "output": done.stdout.strip()[:300]}
+    log("backup: the source at the backup's head and the restored copy compared table by table")
+    seq = header.audit_head["seq"]
+    source = table_digests(source_url, seq)
+    copy = table_digests(restored_env["SAKSKYDD_DATABASE_URL"], seq)
+    result["compare"] = compare(header.tables, source_before, source, copy)
+    result["compare"]["head_matches"] = head_at(source_url, seq) == header.audit_head["hash"]
+    result["compare"]["digest_seconds"] = [source_before["seconds"], source["seconds"], copy["seconds"]]
+    result["compare"]["identical"] = result["compare"]["identical"] and result["compare"]["head_matches"]
+    result["restored_bytes"] = (
+        Path(restored_env["SAKSKYDD_DATABASE_URL"].removeprefix("sqlite:///")).stat().st_size
+    )
+    result["source_bytes"] = Path(source_url.removeprefix("sqlite:///")).stat().st_size
+    for scenario in pages:  # the source still serves its pages after the backup
+        response = people[scenario.login].get(scenario.path)
+        if response.status != 200:
+            raise RuntimeError(f"after the backup {scenario.path} answered {response.status}")
+    return result
+
+
 # --- PostgreSQL at national scale ---------------------------------------------------------------
 
 
@@ -789,6 +881,45 @@ def _reencryption_row(re_: dict[str, Any], label: str) -> tuple[str, str]:
     return row, line
 
 
+def _backup_row(bk: dict[str, Any], label: str) -> tuple[str, str]:
+    """The results table's row and the summary's line for the backup under load."""
+    during, before, same = bk.get("load_during", {}), bk.get("load_before", {}), bk["compare"]
+    ok = bk["verify"]["ok"] and same["identical"]
+    mib = 1024 * 1024
+    what = (
+        f"`sakskydd backup`: {fmt(bk['rows'], 0)} rows in {bk['tables']} tables (audit head seq "
+        f"{fmt(bk['audit_seq'], 0)}) in {fmt(bk['backup_seconds'], 1)} s = "
+        f"{fmt(bk['rows_per_second'], 0)} rows/s; file {fmt(bk['bytes'] / mib, 0)} MiB (database "
+        f"{fmt(bk['source_bytes'] / mib, 0)} MiB). Page load before: {fmt(before.get('rps'))} req/s, p95 "
+        f"{fmt(before.get('p95_ms'), 1)} ms; during: {fmt(during.get('rps'))} req/s, p95 "
+        f"{fmt(during.get('p95_ms'), 1)} ms, max {fmt(during.get('max_ms'), 0)} ms, errors "
+        f"{during.get('errors', '–')}. `sakskydd restore` into a fresh instance: "
+        f"{fmt(bk['restore']['seconds'], 1)} s; `audit verify` there: "
+        f"{'hel' if bk['verify']['ok'] else '**failed**'} ({fmt(bk['verify']['seconds'], 1)} s); data: "
+        + (
+            f"identical: {same['tables']} tables, {fmt(same['rows'], 0)} rows, each table's row count "
+            "and SHA-256 of its rows (as the model types read them) the source's at the backup's audit "
+            "head and its count the header's; the head the header's"
+            if same["identical"]
+            else f"**differs**: {', '.join(same['differ'] + same['header_differ']) or 'the head'}"
+        )
+        + (
+            f" ({', '.join(same['moving'])} changed in the source by the page load meanwhile: not compared)"
+            if same.get("moving")
+            else ""
+        )
+    )
+    row = (
+        f"| {label} | {what} | restored, verified and identical (no time in the budget) | {verdict(ok)} | "
+        f"{bk['command']}{_separately(bk)} |"
+    )
+    line = (
+        f"{label:<45} backup {bk['backup_seconds']:,.0f} s, restore {bk['restore']['seconds']:,.0f} s, "
+        f"during p95 {during.get('p95_ms') or 0:,.0f} ms  {verdict(ok)}"
+    )
+    return row, line
+
+
 def report(data: dict[str, Any]) -> tuple[str, list[str]]:
     mode = data["mode"]
     lines: list[str] = []
@@ -1023,6 +1154,10 @@ def report(data: dict[str, Any]) -> tuple[str, list[str]]:
             row, line = _reencryption_row(re_, label)
             add(row)
             summary.append(line)
+    if (data.get("backup") or {}).get("rows"):
+        row, line = _backup_row(data["backup"], "backup under load and restore, SQLite (city)")
+        add(row)
+        summary.append(line)
     nat = data.get("national", {})
     if nat.get("picture"):
         pic, page = nat["picture"], nat["page"]
@@ -1072,11 +1207,17 @@ def report(data: dict[str, Any]) -> tuple[str, list[str]]:
             "section 4, for a measurement | < 1 s | – | – |"
         )
     add("")
-    for key, title in (("picture", "the register as it was"), ("picture_padded", "padded")):
+    for key, title in (
+        ("picture", f"the register as it was, {fmt(nat.get('assets_now'), 0)} assets"),
+        (
+            "picture_padded",
+            f"the register padded to {fmt((nat.get('padded') or {}).get('assets_after'), 0)} assets",
+        ),
+    ):
         figure = nat.get(key) or {}
         if figure.get("statements_ms"):
             add(
-                f"The national picture's statements ({title} register; the last of "
+                f"The national picture's statements ({title}; the last of "
                 f"{figure['repeats']} runs; `yearly_series` in all: median "
                 f"{fmt(figure['yearly_series_seconds']['median'] * 1000, 0)} ms):"
             )
@@ -1113,6 +1254,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only the PostgreSQL national figure, added to the last full run's RESULTS.md",
     )
+    parser.add_argument(
+        "--backup-only",
+        action="store_true",
+        help="only the backup figure, on the existing city data set, added to the last run's RESULTS.md",
+    )
     args = parser.parse_args(argv)
     # A SIGTERM ends the run through its finally blocks: the servers and the cluster are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -1121,6 +1267,8 @@ def main(argv: list[str] | None = None) -> int:
     mode = mode_from(args.quick, not args.no_national)
     if args.national_only:
         return national_only(args, mode)
+    if args.backup_only:
+        return backup_only(args, mode)
     started = time.monotonic()
     data: dict[str, Any] = {
         "command": "make bench-quick" if args.quick else "make bench",
@@ -1190,6 +1338,10 @@ def main(argv: list[str] | None = None) -> int:
         city["concurrency"] = concurrency_probe(env, app, pages, people, mode, logdir)
         log("online key re-encryption under load")
         data["reencrypt"] = online_reencryption(env, holder, pages, people, mode, logdir)
+        log("backup under load, then restore into a fresh instance")
+        data["backup"] = backup_under_load(
+            env, holder["app"], pages, people, mode, WORKDIR / "run" / "backup"
+        )
     finally:
         holder["app"].stop()
         baseline.stop()
@@ -1239,9 +1391,8 @@ def write_results(data: dict[str, Any], args: argparse.Namespace, mode: Mode) ->
         json.dumps(data, indent=2, default=str), encoding="utf-8"
     )
     print()
-    print(
-        f"== sakskydd benchmark ({mode.name}), {data['seconds']:.0f} s; report: {results.relative_to(REPO)}"
-    )
+    shown = results.relative_to(REPO) if results.is_relative_to(REPO) else results
+    print(f"== sakskydd benchmark ({mode.name}), {data['seconds']:.0f} s; report: {shown}")
     for line in summary:
         print("  " + line)
     return 0
@@ -1261,6 +1412,59 @@ def national_only(args: argparse.Namespace, mode: Mode) -> int:
     data["national"]["measured"] = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": f"BENCH_NATIONAL_FACTOR={mode.national_factor:g} python -m bench.run --national-only",
+        "load_at_start": load_at_start,
+        "load_at_end": os.getloadavg(),
+        "seconds": round(time.monotonic() - started),
+    }
+    return write_results(data, args, mode)
+
+
+def backup_only(args: argparse.Namespace, mode: Mode) -> int:
+    """The backup figure alone, on a copy of the last run's city data set (never made here),
+    added to the last run of the same mode's results."""
+    previous = WORKDIR / f"results-{mode.name}.json"
+    if not previous.exists():
+        raise SystemExit(f"no {mode.name} run to add the backup figure to: run the bench first")
+    data = json.loads(previous.read_text(encoding="utf-8"))
+    started = time.monotonic()
+    load_at_start = os.getloadavg()
+    # The data set of the last run, even when a migration has been added since (its copy is then
+    # migrated, as an upgrade would): making it again takes minutes to hours.
+    exact = (
+        WORKDIR / "data" / f"city-f{mode.factor:g}-{fingerprint('city', mode.factor, mode.encrypted_fields)}"
+    )
+    found = sorted(
+        (p.parent for p in (WORKDIR / "data").glob(f"city-f{mode.factor:g}-*/manifest.json")),
+        key=lambda folder: (folder == exact, (folder / "manifest.json").stat().st_mtime),
+    )
+    if not found:
+        raise SystemExit(f"no city data set at factor {mode.factor:g}: run the bench first")
+    source = found[-1]
+    manifest = read_manifest(source)
+    run_dir = WORKDIR / "run" / "backup-source"
+    log(f"copying the data set {source.name} to {run_dir}")
+    copy_dataset(source, run_dir)
+    env = instance_env(run_dir)
+    _, migrated = cli(env, "migrate")
+    if migrated.returncode != 0:
+        raise RuntimeError(f"sakskydd migrate failed: {migrated.stdout[-2000:]} {migrated.stderr[-2000:]}")
+    pages = scenarios(manifest, env["SAKSKYDD_DATABASE_URL"])
+    app = start_app_server(env, free_port(), mode.workers, WORKDIR / "logs", name="app-backup")
+    try:
+        people = sign_in(app.port, manifest)
+        for scenario in pages:
+            response = people[scenario.login].get(scenario.path)
+            if response.status != 200:
+                raise SystemExit(f"{scenario.key}: {scenario.path} answered {response.status}, not 200")
+        log("backup under load, then restore into a fresh instance")
+        data["backup"] = backup_under_load(env, app, pages, people, mode, WORKDIR / "run" / "backup")
+    finally:
+        app.stop()
+        shutil.rmtree(run_dir, ignore_errors=True)  # as big as the data set
+    data["backup"]["measured"] = {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "python -m bench.run --backup-only" + (" --quick" if args.quick else ""),
+        "data_set": source.name,
         "load_at_start": load_at_start,
         "load_at_end": os.getloadavg(),
         "seconds": round(time.monotonic() - started),

@@ -5,6 +5,7 @@ nothing. The last test runs the real commands in fresh processes, as operations 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -71,16 +72,19 @@ def _url(app: Flask) -> str:
 
 
 def _contents(engine: Engine, *, upto_seq: int | None = None) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table but the sessions, as the model types read them, by primary key."""
+    """Every row of every table but the sessions, as the model types read them, by primary key
+    (sorted in Python: PostgreSQL's collation and SQLite's byte order sort text keys apart)."""
     contents = {}
     with engine.connect() as connection:
         for table in Base.metadata.sorted_tables:
             if table.name == "user_session":
                 continue
-            query = select(table).order_by(*table.primary_key.columns)
+            query = select(table)
             if upto_seq is not None and table.name == "audit_event":
                 query = query.where(table.c.seq <= upto_seq)
-            contents[table.name] = [tuple(row) for row in connection.execute(query)]
+            key = [list(table.columns).index(c) for c in table.primary_key.columns]
+            rows = [tuple(row) for row in connection.execute(query)]
+            contents[table.name] = sorted(rows, key=lambda row: tuple(row[i] for i in key))
     return contents
 
 
@@ -139,6 +143,78 @@ def test_a_backup_restores_into_a_fresh_database_identically(
     finally:
         source.dispose()
         target.dispose()
+
+
+@pytest.mark.backend("postgresql")  # needs both systems: runs in the PostgreSQL run, makes its own SQLite
+@pytest.mark.parametrize("direction", ["postgresql-to-sqlite", "sqlite-to-postgresql"])
+def test_a_backup_restores_into_the_other_database_system(
+    app: Flask, tmp_path: Path, fresh_url: str, direction: str
+) -> None:
+    """A copy taken on PostgreSQL restores into SQLite, and one taken on SQLite into PostgreSQL:
+    every row reads back the same through the model types, the audit chain verifies, and the
+    restored instance works on its own (a service's insert and an audit event extend the chain)."""
+    from sakskydd import audit, create_app
+    from sakskydd.admin.services import create_unit
+    from sakskydd.audit import Event
+    from sakskydd.audit.checkpoints import load_signing_key, make_checkpoint
+    from sakskydd.audit.verify import verify_database
+    from sakskydd.cli import prepare_instance
+    from sakskydd.crypto.keyring import KeyRing
+    from sakskydd.organisations.models import Operator, UnitKind
+
+    def demo_with_checkpoint(application: Flask) -> None:
+        """The demo, and a signed checkpoint of its chain (verified again after the restore)."""
+        _demo(application)
+        signing_key = load_signing_key(_settings(application).signing_key_file)
+        make_checkpoint(db, signing_key, keyring=KeyRing.load(db, _provider(application)))
+        db.commit()
+        db.close()
+
+    # `sakskydd init` of an instance on SQLite with the same key file and signing key.
+    on_sqlite = dataclasses.replace(_settings(app), database_url=f"sqlite:///{tmp_path / 'other.db'}")
+    prepare_instance(on_sqlite)
+    if direction == "postgresql-to-sqlite":
+        demo_with_checkpoint(app)
+        source_url, target = _url(app), on_sqlite
+    else:
+        other = create_app(on_sqlite)
+        with other.app_context():
+            demo_with_checkpoint(other)
+        other.extensions["sakskydd.db"].dispose()
+        source_url = on_sqlite.database_url
+        target = dataclasses.replace(_settings(app), database_url=fresh_url)
+    path = tmp_path / "copy.backup"
+    result = write_backup(source_url, path, _provider(app), public_key=_public_key(app))
+    assert read_header(path).dialect == direction.split("-")[0]
+
+    restored = _restore(app, path, target.database_url)
+    assert (restored.rows, restored.audit_seq) == (result.rows, result.audit_seq) and result.audit_seq > 20
+    assert restored.checkpoints == 1  # its signature checked in the other system
+    source, copy = make_engine(source_url), make_engine(target.database_url)
+    try:
+        assert copy.dialect.name != source.dialect.name
+        assert _contents(copy) == _contents(source)
+    finally:
+        source.dispose()
+        copy.dispose()
+
+    restored_app = create_app(target)
+    with restored_app.app_context():
+        operator = db.scalar(select(Operator).where(Operator.name == "Stockholms stad"))
+        create_unit(None, operator, name="Nämnd efter återställningen", kind=UnitKind.FACKNAMND)
+        audit.record(Event.BACKUP_RESTORED, detail={"file": path.name, "audit_seq": restored.audit_seq})
+        db.commit()
+        keyring = KeyRing.load(db, _provider(app))
+        verified = verify_database(db, mac_key=keyring.audit_mac_key, public_key=_public_key(app))
+        added = db.scalars(
+            text("SELECT event FROM audit_event WHERE seq > :seq ORDER BY seq"), {"seq": restored.audit_seq}
+        ).all()
+        assert "unit.created" in added and added[-1] == "backup.restored"
+        assert verified.ok and verified.count == restored.audit_seq + len(added), verified.reason
+        assert verified.checkpoints == 1
+        assert counts.mismatches(db) == {}
+        db.close()
+    restored_app.extensions["sakskydd.db"].dispose()
 
 
 def test_a_backup_under_write_load_is_one_consistent_moment(
