@@ -488,7 +488,7 @@ def oversight_refresh() -> None:
     from sakskydd.oversight.stored import refresh
 
     compiled, current = refresh(db, current_app.config["SAKSKYDD_SETTINGS"])
-    click.echo(f"Sammanställde {compiled} bilder på nytt; {current} var redan aktuella.")
+    click.echo(f"Uppdaterade {compiled} sammanställningar; {current} var redan aktuella.")
 
 
 retention = AppGroup(

@@ -103,7 +103,7 @@ class Settings:
     # The chef's picture is stored when compiled (oversight/stored.py) and compiled again when
     # something has changed since. Within this many seconds of its compilation a stored picture
     # is shown even after a change, marked as such; 0 (default): always compiled again. For
-    # national scale, with `sakskydd oversight refresh` on a timer (docs/operations.md).
+    # national scale, with `sakskydd oversight refresh` on a timer (README, "Operations").
     picture_max_age_seconds: int = 0
 
     def __post_init__(self) -> None:

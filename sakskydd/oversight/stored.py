@@ -122,9 +122,11 @@ class Picture:
 
 
 def rules_key(settings: Settings) -> str:
-    """The payload format and every setting the figures depend on, hashed."""
+    """The payload format (with the figures' field names, so that a field added to them is never
+    read from an older payload) and every setting the figures depend on, hashed."""
     rules = dataclasses.astuple(Rules.from_settings(settings))
-    return hashlib.sha256(repr((PICTURE_FORMAT, rules)).encode()).hexdigest()
+    shape = [f.name for model in (UnitFigures, YearFigures) for f in dataclasses.fields(model)]
+    return hashlib.sha256(repr((PICTURE_FORMAT, shape, rules)).encode()).hexdigest()
 
 
 def encode(figures: Figures, years: list[YearFigures]) -> str:

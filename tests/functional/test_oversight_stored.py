@@ -189,10 +189,10 @@ def test_the_refresh_command_compiles_the_stale_pictures(app: Flask, world: Worl
     runner = app.test_cli_runner()
     result = runner.invoke(args=["oversight", "refresh"])
     assert result.exit_code == 0, result.output
-    assert "Sammanställde 0 bilder på nytt; 2 var redan aktuella." in result.output
+    assert "Uppdaterade 0 sammanställningar; 2 var redan aktuella." in result.output
     _new_unit(world, "Miljönämnden")
     result = runner.invoke(args=["oversight", "refresh"])
-    assert "Sammanställde 2 bilder på nytt; 0 var redan aktuella." in result.output  # one event, both
+    assert "Uppdaterade 2 sammanställningar; 0 var redan aktuella." in result.output  # one event, both
     db.close()
     names = [u.name for u in stored.decode(db.get(StoredPicture, world.city.id).payload)[0].units]
     assert "Miljönämnden" in names
