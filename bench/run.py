@@ -436,20 +436,6 @@ def backup_under_load(
     per table, the row count and a digest of the rows as the model types read them, between the
     source at the backup's audit head and the restored copy (bench/backup_load.py). `folder`
     holds the backup file and the restored instance; it is emptied first and removed after."""
-    try:
-        return _backup_under_load(env, app, pages, people, mode, folder)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)  # the file and the restored copy: as big as the data
-
-
-def _backup_under_load(
-    env: dict[str, str],
-    app: Server,
-    pages: list[Scenario],
-    people: dict[str, Browser],
-    mode: Mode,
-    folder: Path,
-) -> dict[str, Any]:
     from bench.backup_load import compare, fresh_instance, head_at, table_digests
     from sakskydd.backup import read_header
 
@@ -458,60 +444,66 @@ def _backup_under_load(
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    path = folder / "sakskydd.backup"
-    targets = [(s.path, people[s.login].cookie) for s in pages]
-    before = run_wrk(app.base, targets, seconds=mode.seconds, connections=mode.connections, scriptdir=WORKDIR)
-    result: dict[str, Any] = {"load_before": before.as_dict()}
-    log("backup: the source read table by table, then the backup while the pages are loaded")
-    source_before = table_digests(source_url, None)
-    wrk = _mixed_load(app, targets, mode.connections)
-    time.sleep(1)
-    seconds, done = cli(env, "backup", "-o", str(path))
-    result["load_during"] = _stop_load(wrk)
-    if done.returncode != 0:
-        raise RuntimeError(f"sakskydd backup failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
-    header = read_header(path)
-    rows = sum(header.tables.values())
-    result.update(
-        backup_seconds=seconds,
-        bytes=path.stat().st_size,
-        rows=rows,
-        tables=len(header.tables),
-        rows_per_second=rows / seconds if seconds else 0.0,
-        audit_seq=header.audit_head["seq"],
-        backup_output=done.stdout.strip()[:400],
-        command=f"`sakskydd backup -o FILE` while `wrk -t1 -c{mode.connections} -s report.lua` loads every "
-        "page in turn; then `sakskydd restore FILE --public-key KEY` into a fresh instance and "
-        "`sakskydd audit verify` there",
-    )
-    # "Another machine": a new instance folder with the key file and the signing key only.
-    restored = folder / "restored"
-    fresh_instance(source_instance, restored)
-    restored_env = instance_env(restored)
-    public_key = source_instance / "audit-signing.key.pub"
-    seconds, done = cli(restored_env, "restore", str(path), "--public-key", str(public_key))
-    if done.returncode != 0:
-        raise RuntimeError(f"sakskydd restore failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
-    result["restore"] = {"seconds": seconds, "output": done.stdout.strip()[:400]}
-    seconds, done = cli(restored_env, "audit", "verify")
-    result["verify"] = {"seconds": seconds, "ok": done.returncode == 0, "output": done.stdout.strip()[:300]}
-    log("backup: the source at the backup's head and the restored copy compared table by table")
-    seq = header.audit_head["seq"]
-    source = table_digests(source_url, seq)
-    copy = table_digests(restored_env["SAKSKYDD_DATABASE_URL"], seq)
-    result["compare"] = compare(header.tables, source_before, source, copy)
-    result["compare"]["head_matches"] = head_at(source_url, seq) == header.audit_head["hash"]
-    result["compare"]["digest_seconds"] = [source_before["seconds"], source["seconds"], copy["seconds"]]
-    result["compare"]["identical"] = result["compare"]["identical"] and result["compare"]["head_matches"]
-    result["restored_bytes"] = (
-        Path(restored_env["SAKSKYDD_DATABASE_URL"].removeprefix("sqlite:///")).stat().st_size
-    )
-    result["source_bytes"] = Path(source_url.removeprefix("sqlite:///")).stat().st_size
-    for scenario in pages:  # the source still serves its pages after the backup
-        response = people[scenario.login].get(scenario.path)
-        if response.status != 200:
-            raise RuntimeError(f"after the backup {scenario.path} answered {response.status}")
-    return result
+    try:
+        path = folder / "sakskydd.backup"
+        targets = [(s.path, people[s.login].cookie) for s in pages]
+        before = run_wrk(
+            app.base, targets, seconds=mode.seconds, connections=mode.connections, scriptdir=WORKDIR
+        )
+        result: dict[str, Any] = {"load_before": before.as_dict()}
+        log("backup: the source read table by table, then the backup while the pages are loaded")
+        source_before = table_digests(source_url, None)
+        wrk = _mixed_load(app, targets, mode.connections)
+        time.sleep(1)
+        seconds, done = cli(env, "backup", "-o", str(path))
+        result["load_during"] = _stop_load(wrk)
+        if done.returncode != 0:
+            raise RuntimeError(f"sakskydd backup failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
+        header = read_header(path)
+        rows = sum(header.tables.values())
+        result.update(
+            backup_seconds=seconds,
+            bytes=path.stat().st_size,
+            rows=rows,
+            tables=len(header.tables),
+            rows_per_second=rows / seconds if seconds else 0.0,
+            audit_seq=header.audit_head["seq"],
+            backup_output=done.stdout.strip()[:400],
+            command=f"`sakskydd backup -o FILE` while `wrk -t1 -c{mode.connections} -s report.lua` loads "
+            "every page in turn; then `sakskydd restore FILE --public-key KEY` into a fresh instance and "
+            "`sakskydd audit verify` there",
+        )
+        # "Another machine": a new instance folder with the key file and the signing key only.
+        restored = folder / "restored"
+        fresh_instance(source_instance, restored)
+        restored_env = instance_env(restored)
+        public_key = source_instance / "audit-signing.key.pub"
+        seconds, done = cli(restored_env, "restore", str(path), "--public-key", str(public_key))
+        if done.returncode != 0:
+            raise RuntimeError(f"sakskydd restore failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
+        result["restore"] = {"seconds": seconds, "output": done.stdout.strip()[:400]}
+        seconds, done = cli(restored_env, "audit", "verify")
+        verified = {"seconds": seconds, "ok": done.returncode == 0, "output": done.stdout.strip()[:300]}
+        result["verify"] = verified
+        log("backup: the source at the backup's head and the restored copy compared table by table")
+        seq = header.audit_head["seq"]
+        source = table_digests(source_url, seq)
+        copy = table_digests(restored_env["SAKSKYDD_DATABASE_URL"], seq)
+        result["compare"] = compare(header.tables, source_before, source, copy)
+        result["compare"]["head_matches"] = head_at(source_url, seq) == header.audit_head["hash"]
+        result["compare"]["digest_seconds"] = [source_before["seconds"], source["seconds"], copy["seconds"]]
+        result["compare"]["identical"] = result["compare"]["identical"] and result["compare"]["head_matches"]
+        result["restored_bytes"] = (
+            Path(restored_env["SAKSKYDD_DATABASE_URL"].removeprefix("sqlite:///")).stat().st_size
+        )
+        result["source_bytes"] = Path(source_url.removeprefix("sqlite:///")).stat().st_size
+        for scenario in pages:  # the source still serves its pages after the backup
+            response = people[scenario.login].get(scenario.path)
+            if response.status != 200:
+                raise RuntimeError(f"after the backup {scenario.path} answered {response.status}")
+        return result
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # the file and the restored copy: as big as the data
 
 
 # --- PostgreSQL at national scale ---------------------------------------------------------------
